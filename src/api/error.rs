@@ -1,0 +1,172 @@
+//! The one mapping from errors to HTTP answers: every error body is
+//! `{"error_type", "message", "timestamp"}` (plus `details` where useful), and every
+//! rejection of the filter tree becomes such a body too.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use crate::kube::KubeError;
+use crate::names::InvalidName;
+
+/// The documented error kinds, plus `ValidationError` for bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorType {
+    KubernetesError,
+    AuthenticationError,
+    NotFoundError,
+    NetworkError,
+    ValidationError,
+}
+
+/// An error a handler answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: bad input (a name, id or query parameter); nothing was sent to the apiserver.
+    #[error("{0}")]
+    Validation(String),
+    /// 404: the job (or route) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Whatever the Kubernetes client reported; its status is decided in `status()`.
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
+impl From<InvalidName> for ApiError {
+    fn from(e: InvalidName) -> Self {
+        Self::Validation(e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error_type: ErrorType,
+    message: &'a str,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// The HTTP status and error kind of this error.
+    ///
+    /// - bad input 400; not found 404;
+    /// - cluster not configured or unreachable 503; apiserver timeout 504;
+    /// - apiserver 401/403 502 `AuthenticationError`; apiserver 5xx and other answers 502;
+    /// - apiserver 429 (after the client's retries) 503.
+    pub fn status(&self) -> (StatusCode, ErrorType) {
+        use ErrorType::*;
+        match self {
+            Self::Validation(_) => (StatusCode::BAD_REQUEST, ValidationError),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, NotFoundError),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ValidationError),
+            Self::Kube(e) => match e {
+                KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)
+                }
+                KubeError::Connect { .. } | KubeError::Tls { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, NetworkError)
+                }
+                KubeError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, NetworkError),
+                KubeError::Credentials(_) => (StatusCode::BAD_GATEWAY, AuthenticationError),
+                KubeError::Decode(_) => (StatusCode::BAD_GATEWAY, KubernetesError),
+                KubeError::Api { code, .. } => match code {
+                    401 | 403 => (StatusCode::BAD_GATEWAY, AuthenticationError),
+                    404 => (StatusCode::NOT_FOUND, NotFoundError),
+                    429 => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
+                    _ => (StatusCode::BAD_GATEWAY, KubernetesError),
+                },
+            },
+        }
+    }
+
+    /// The message shown to callers: actionable, never a secret.
+    fn message(&self) -> String {
+        match self {
+            Self::Kube(KubeError::Api { code: 401, .. }) => {
+                "the apiserver rejected the service's credentials (401 Unauthorized): the token \
+                 or certificate is invalid or expired"
+                    .to_string()
+            }
+            Self::Kube(KubeError::Api { code: 403, status }) => format!(
+                "the service account lacks a permission (403 Forbidden): {}. Grant it in the \
+                 Role (see deploy/)",
+                status.message.as_deref().unwrap_or("no message")
+            ),
+            Self::Kube(KubeError::Api { code: 429, .. }) => {
+                "the apiserver is throttling requests (429 Too Many Requests); try again later"
+                    .to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Kube(KubeError::Api { code, status }) => Some(serde_json::json!({
+                "apiserver_code": code,
+                "apiserver_reason": status.reason,
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_type) = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, %status, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request rejected");
+        }
+        let message = self.message();
+        let body = ErrorBody {
+            error_type,
+            message: &message,
+            timestamp: crate::time::now_rfc3339(),
+            details: self.details(),
+        };
+        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    }
+}
+
+/// A path parameter or query that did not parse: raised by the filters, answered 400.
+#[derive(Debug)]
+pub struct InvalidInput(pub String);
+
+impl warp::reject::Reject for InvalidInput {}
+
+/// Turns every rejection of the filter tree into the JSON error body.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
+    let error = if let Some(InvalidInput(message)) = rejection.find() {
+        ApiError::Validation(message.clone())
+    } else if rejection.is_not_found() {
+        ApiError::NotFound("no such route".to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::Validation(format!("invalid query: {e}"))
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::MethodNotAllowed
+    } else if let Some(e) = rejection.find::<warp::reject::PayloadTooLarge>() {
+        ApiError::Validation(e.to_string())
+    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        ApiError::Validation(e.to_string())
+    } else {
+        ApiError::Validation(format!("{rejection:?}"))
+    };
+    Ok(error.into_response())
+}
+
+/// Turns a handler's result into a response: application errors are replies.
+pub fn reply<T: Reply>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(error) => error.into_response(),
+    }
+}

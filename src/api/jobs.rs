@@ -1,0 +1,278 @@
+//! The job endpoints: status, logs, test-run logs and delete. Each filter parses its
+//! path into a [`JobName`] (or [`RunId`]) first, so that a name the apiserver could
+//! never accept is answered 400 before any call.
+
+use serde::{Deserialize, Serialize};
+use warp::Filter;
+use warp::reply::Response;
+
+use super::error::{ApiError, InvalidInput, reply};
+use super::with_state;
+use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
+use crate::jobs::status::{JobState, Phase};
+use crate::jobs::{self, JobError};
+use crate::names::{JobName, RunId};
+use crate::state::AppState;
+use crate::time::now_rfc3339;
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            JobError::Kube(k) => ApiError::Kube(k),
+        }
+    }
+}
+
+impl From<LogsError> for ApiError {
+    fn from(e: LogsError) -> Self {
+        match e {
+            LogsError::Job(j) => j.into(),
+            LogsError::NoSuchPod { .. } => ApiError::NotFound(e.to_string()),
+            LogsError::NoSuchContainer { .. } => ApiError::Validation(e.to_string()),
+        }
+    }
+}
+
+/// A path segment parsed as `T`; anything else is a 400 naming the rule it broke.
+fn param<T>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone
+where
+    T: std::str::FromStr<Err = crate::names::InvalidName> + Send + 'static,
+{
+    warp::path::param::<String>().and_then(|raw: String| async move {
+        raw.parse::<T>()
+            .map_err(|e| warp::reject::custom(InvalidInput(e.to_string())))
+    })
+}
+
+/// `GET /api/k8s/jobs/{job_name}/status`
+pub fn status_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path!("status"))
+        .and(warp::get())
+        .and(with_state(state))
+        .then(|name, state| async move { reply(status(name, state).await) })
+}
+
+/// `GET /api/k8s/jobs/{job_name}/logs`
+pub fn logs_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path!("logs"))
+        .and(warp::get())
+        .and(log_query())
+        .and(with_state(state))
+        .then(|name, query, state| async move { reply(logs(name, query, state).await) })
+}
+
+/// `GET /api/test-runs/{run_id}/logs`: the logs of job `test-run-{run_id}`.
+pub fn test_run_logs_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "test-runs" / ..)
+        .and(param::<RunId>())
+        .and(warp::path!("logs"))
+        .and(warp::get())
+        .and(log_query())
+        .and(with_state(state))
+        .then(|run_id: RunId, query, state| async move {
+            reply(logs(run_id.job_name(), query, state).await)
+        })
+}
+
+/// `DELETE /api/k8s/jobs/{job_name}`
+pub fn delete_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path::end())
+        .and(warp::delete())
+        .and(with_state(state))
+        .then(|name, state| async move { reply(delete(name, state).await) })
+}
+
+/// The query of the log endpoints, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    pub all_containers: Option<bool>,
+    pub tail: Option<u32>,
+    pub timestamps: Option<bool>,
+    pub since_seconds: Option<u64>,
+    pub since_time: Option<String>,
+    pub limit_bytes: Option<u64>,
+    pub previous: Option<bool>,
+}
+
+fn log_query() -> impl Filter<Extract = (LogQuery,), Error = warp::Rejection> + Clone {
+    warp::query::<LogQuery>()
+}
+
+impl LogQuery {
+    /// Validates and caps the query: `tail` and `limit_bytes` never exceed the configured
+    /// maxima, pod and container names must be names, `since_time` RFC 3339.
+    fn into_options(self, limits: crate::state::LogLimits) -> Result<LogOptions, ApiError> {
+        for (what, value) in [("pod", &self.pod), ("container", &self.container)] {
+            if let Some(v) = value {
+                v.parse::<JobName>().map_err(|e| {
+                    ApiError::Validation(format!("invalid {what} name: {}", e.rule))
+                })?;
+            }
+        }
+        if self.container.is_some() && self.all_containers == Some(true) {
+            return Err(ApiError::Validation(
+                "container and all_containers=true exclude each other".into(),
+            ));
+        }
+        if self.since_seconds.is_some() && self.since_time.is_some() {
+            return Err(ApiError::Validation(
+                "since_seconds and since_time exclude each other".into(),
+            ));
+        }
+        if self.since_seconds == Some(0) {
+            return Err(ApiError::Validation("since_seconds must be at least 1".into()));
+        }
+        let since_time = match self.since_time {
+            Some(t) => Some(
+                crate::time::parse_rfc3339(&t)
+                    .map(crate::time::format_rfc3339)
+                    .ok_or_else(|| {
+                        ApiError::Validation(
+                            "since_time must be an RFC 3339 time such as 2025-07-07T10:30:00Z"
+                                .into(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        if self.limit_bytes == Some(0) {
+            return Err(ApiError::Validation("limit_bytes must be at least 1".into()));
+        }
+        Ok(LogOptions {
+            pod: self.pod,
+            container: self.container,
+            all_containers: self.all_containers.unwrap_or(false),
+            tail_lines: self.tail.unwrap_or(limits.max_lines).min(limits.max_lines),
+            timestamps: self.timestamps.unwrap_or(true),
+            since_seconds: self.since_seconds,
+            since_time,
+            limit_bytes: self.limit_bytes.unwrap_or(limits.max_bytes).min(limits.max_bytes),
+            previous: self.previous.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct StatusReply {
+    job_name: String,
+    status: Phase,
+    timestamp: String,
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    active: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready: Option<i32>,
+    succeeded: i32,
+    failed: i32,
+    start_time: Option<String>,
+    completion_time: Option<String>,
+}
+
+async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
+    let client = state.client()?;
+    let ns = state.namespace();
+    let report = jobs::job_report(client, ns, &name).await?;
+    let s = &report.job.status;
+    let JobState {
+        phase,
+        reason,
+        message,
+    } = report.state;
+    Ok(warp::reply::json(&StatusReply {
+        job_name: name.to_string(),
+        status: phase,
+        timestamp: now_rfc3339(),
+        namespace: ns.to_string(),
+        reason,
+        message,
+        active: s.active.unwrap_or(0),
+        ready: s.ready,
+        succeeded: s.succeeded.unwrap_or(0),
+        failed: s.failed.unwrap_or(0),
+        start_time: s.start_time.clone(),
+        completion_time: s.completion_time.clone(),
+    }))
+}
+
+#[derive(Serialize)]
+struct LogsReply {
+    job_name: String,
+    pod_name: String,
+    logs: String,
+    timestamp: String,
+    status: Phase,
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
+    truncated: bool,
+    pod_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+async fn logs(name: JobName, query: LogQuery, state: AppState) -> Result<impl warp::Reply, ApiError> {
+    let options = query.into_options(state.log_limits())?;
+    let client = state.client()?;
+    let ns = state.namespace();
+    let JobLogs {
+        pod_name,
+        container,
+        logs,
+        truncated,
+        state: job_state,
+        message,
+        pod_count,
+    } = job_logs(client, ns, &name, &options).await?;
+    Ok(warp::reply::json(&LogsReply {
+        job_name: name.to_string(),
+        pod_name: pod_name.unwrap_or_default(),
+        logs,
+        timestamp: now_rfc3339(),
+        status: job_state.phase,
+        namespace: ns.to_string(),
+        container,
+        truncated,
+        pod_count,
+        reason: job_state.reason,
+        message: message.or(job_state.message),
+    }))
+}
+
+#[derive(Serialize)]
+struct DeleteReply {
+    message: String,
+    timestamp: String,
+}
+
+async fn delete(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
+    let client = state.client()?;
+    jobs::delete_job(client, state.namespace(), &name).await?;
+    tracing::info!(job = %name, namespace = %state.namespace(), "job deleted");
+    Ok(warp::reply::json(&DeleteReply {
+        message: format!("Job '{name}' deleted successfully"),
+        timestamp: now_rfc3339(),
+    }))
+}

@@ -1,0 +1,35 @@
+//! The warp filter tree: one filter per endpoint, each doc comment naming its route;
+//! handlers are plain async functions; one `recover` turns rejections into JSON.
+
+pub mod error;
+pub mod health;
+pub mod jobs;
+
+use std::convert::Infallible;
+
+use warp::Filter;
+
+use crate::state::AppState;
+
+/// The whole API.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+    health::route(state.clone())
+        .or(jobs::status_route(state.clone()))
+        .unify()
+        .or(jobs::logs_route(state.clone()))
+        .unify()
+        .or(jobs::test_run_logs_route(state.clone()))
+        .unify()
+        .or(jobs::delete_route(state))
+        .unify()
+        .recover(error::recover)
+        .unify()
+        .with(warp::trace::request())
+}
+
+/// Hands the shared state to a handler.
+pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}

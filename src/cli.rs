@@ -1,0 +1,116 @@
+//! Command-line flags and their environment variables: the whole configuration of the
+//! service, parsed by clap (`--help` lists it).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Connects SparkTest to Kubernetes: job status, logs and deletion over a REST API.
+#[derive(Debug, Parser)]
+#[command(name = "sparktest-k8s", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the connection and the permissions of the documented Role, print what was
+    /// found (never a secret), and exit non-zero with the fix when something is missing.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for cluster log collectors.
+    Json,
+}
+
+/// Every setting, each a flag with an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Port to serve the API on.
+    #[arg(long, env = "PORT", default_value_t = 3001, global = true)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0", global = true)]
+    pub bind: IpAddr,
+
+    /// Kubeconfig file to use (else $KUBECONFIG, a path list; else in-cluster; else
+    /// ~/.kube/config).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use instead of current-context.
+    #[arg(long, env = "KUBE_CONTEXT", global = true)]
+    pub context: Option<String>,
+
+    /// Namespace of the jobs (else the kubeconfig context's namespace, else the
+    /// in-cluster namespace file, else `default`).
+    #[arg(long, env = "KUBE_NAMESPACE", global = true)]
+    pub namespace: Option<String>,
+
+    /// Bounds each apiserver call, in seconds.
+    #[arg(long, env = "TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub timeout_seconds: u64,
+
+    /// Default and maximum number of log lines returned.
+    #[arg(long, env = "MAX_LOG_LINES", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub max_log_lines: u32,
+
+    /// Largest log body returned by the logs endpoints, in bytes; longer logs are cut
+    /// and marked `"truncated": true`.
+    #[arg(long, env = "MAX_LOG_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024), global = true)]
+    pub max_log_bytes: u64,
+
+    /// Log line format (`RUST_LOG` sets the level, default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Directory of the in-cluster service-account files.
+    #[arg(long, env = "SERVICE_ACCOUNT_DIR", default_value = crate::cluster::SERVICE_ACCOUNT_DIR, global = true)]
+    pub service_account_dir: PathBuf,
+
+    /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
+    pub shutdown_grace_seconds: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        // try_parse_from reads the environment too: only flags that have no variable
+        // set on test machines are asserted.
+        let cli = Cli::try_parse_from(["sparktest-k8s", "--port", "3001"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.settings.port, 3001);
+        assert_eq!(cli.settings.bind.to_string(), "0.0.0.0");
+        assert_eq!(cli.settings.timeout_seconds, 300);
+        assert_eq!(cli.settings.max_log_lines, 1000);
+    }
+
+    #[test]
+    fn check_takes_the_same_flags_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["sparktest-k8s", "check", "--kubeconfig", "/tmp/kc", "--context", "x"])
+                .unwrap();
+        assert!(matches!(cli.command, Some(Command::Check)));
+        assert_eq!(cli.settings.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        assert_eq!(cli.settings.context.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(Cli::try_parse_from(["sparktest-k8s", "--timeout-seconds", "0"]).is_err());
+        assert!(Cli::try_parse_from(["sparktest-k8s", "--port", "70000"]).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! What a Job's state means to SparkTest: `pending`, `running`, `completed`, `failed`,
+//! `suspended` or `terminating`, with the cluster's own reason when it is not running.
+
+use serde::Serialize;
+
+use crate::kube::resources::{Job, Pod};
+
+/// SparkTest's view of a Job. The documented three are `running`, `completed` and
+/// `failed`; the others say why a job is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Created, but no pod of it is running yet.
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    /// `spec.suspend` is true: the Job controller keeps no pods.
+    Suspended,
+    /// Being deleted (`metadata.deletionTimestamp` is set).
+    Terminating,
+}
+
+impl Phase {
+    /// Whether the job will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// A phase with the cluster's reason and message where it explains one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobState {
+    pub phase: Phase,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+impl JobState {
+    fn new(phase: Phase) -> Self {
+        Self {
+            phase,
+            reason: None,
+            message: None,
+        }
+    }
+
+    fn because(phase: Phase, reason: Option<&str>, message: Option<&str>) -> Self {
+        Self {
+            phase,
+            reason: reason.map(str::to_string),
+            message: message.map(str::to_string),
+        }
+    }
+}
+
+/// Whether [`job_state`] needs the Job's pods to tell `running` from `pending`: only for
+/// a Job with active pods that are not all known to be ready (before 1.24 the Job had no
+/// `ready` count; then `ready` lags the pods).
+pub fn needs_pods(job: &Job) -> bool {
+    let s = &job.status;
+    if job.metadata.deletion_timestamp.is_some() || terminal_condition(job).is_some() {
+        return false;
+    }
+    let active = s.active.unwrap_or(0);
+    active > 0 && s.ready.is_none_or(|ready| ready < active)
+}
+
+fn terminal_condition(job: &Job) -> Option<JobState> {
+    let true_condition = |t: &str| {
+        job.status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t && c.status == "True")
+    };
+    // Newer clusters set FailureTarget / SuccessCriteriaMet first, then Failed / Complete
+    // once the pods are gone: both mean the outcome is decided.
+    for t in ["Failed", "FailureTarget"] {
+        if let Some(c) = true_condition(t) {
+            return Some(JobState::because(
+                Phase::Failed,
+                c.reason.as_deref(),
+                c.message.as_deref(),
+            ));
+        }
+    }
+    for t in ["Complete", "SuccessCriteriaMet"] {
+        if let Some(c) = true_condition(t) {
+            return Some(JobState::because(
+                Phase::Completed,
+                c.reason.as_deref(),
+                c.message.as_deref(),
+            ));
+        }
+    }
+    None
+}
+
+/// Derives the state from the Job's conditions first, then its deletion timestamp and
+/// suspension, then its counts and (when given) its pods.
+///
+/// A running Job usually has no conditions at all: "no conditions" alone never means
+/// pending.
+pub fn job_state(job: &Job, pods: Option<&[Pod]>) -> JobState {
+    if let Some(state) = terminal_condition(job) {
+        return state;
+    }
+    if job.metadata.deletion_timestamp.is_some() {
+        return JobState::because(Phase::Terminating, Some("Deleting"), None);
+    }
+    if let Some(c) = job
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Suspended" && c.status == "True")
+    {
+        return JobState::because(Phase::Suspended, c.reason.as_deref(), c.message.as_deref());
+    }
+    if job.spec.suspend == Some(true) {
+        return JobState::because(Phase::Suspended, Some("JobSuspended"), Some("Job suspended"));
+    }
+    let active = job.status.active.unwrap_or(0);
+    if active == 0 {
+        let message = if job.status.start_time.is_none() {
+            "the Job controller has not started a pod yet"
+        } else {
+            "no pod is active: the Job controller is starting the next one"
+        };
+        return JobState::because(Phase::Pending, Some("NoActivePod"), Some(message));
+    }
+    if job.status.ready.is_some_and(|r| r > 0) {
+        return JobState::new(Phase::Running);
+    }
+    let Some(pods) = pods else {
+        return JobState::new(Phase::Running);
+    };
+    let live: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| !matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed")))
+        .collect();
+    if live
+        .iter()
+        .any(|p| p.status.phase.as_deref() == Some("Running"))
+    {
+        return JobState::new(Phase::Running);
+    }
+    match live.first() {
+        Some(pod) => {
+            let (reason, message) = pod_waiting_reason(pod);
+            JobState {
+                phase: Phase::Pending,
+                reason: Some(reason),
+                message,
+            }
+        }
+        None => JobState::new(Phase::Running),
+    }
+}
+
+/// Why a pod is not running, in the cluster's words: a container's waiting reason
+/// (`ImagePullBackOff`, `ContainerCreating`, ...), else the `PodScheduled` condition
+/// (`Unschedulable`), else its phase.
+pub fn pod_waiting_reason(pod: &Pod) -> (String, Option<String>) {
+    let statuses = pod
+        .status
+        .init_container_statuses
+        .iter()
+        .chain(&pod.status.container_statuses);
+    for status in statuses {
+        if let Some(waiting) = &status.state.waiting {
+            if let Some(reason) = &waiting.reason {
+                return (reason.clone(), waiting.message.clone());
+            }
+        }
+    }
+    if let Some(c) = pod
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    {
+        return (
+            c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
+            c.message.clone(),
+        );
+    }
+    (
+        pod.status
+            .reason
+            .clone()
+            .or_else(|| pod.status.phase.clone())
+            .unwrap_or_else(|| "Pending".into()),
+        pod.status.message.clone(),
+    )
+}

@@ -1,0 +1,72 @@
+//! sparktest-k8s connects SparkTest to Kubernetes: a REST API over a hand-built
+//! Kubernetes client that reads job status and logs and deletes jobs.
+//!
+//! # Layout
+//!
+//! - `main.rs`: parses flags, starts logging, binds, calls [`run`] or [`check::run`].
+//! - [`cli`]: flags and their environment variables.
+//! - [`cluster`]: finding the cluster (kubeconfig, in-cluster, environment) as values.
+//!   - [`cluster::kubeconfig`]: kubeconfig files with client-go's semantics.
+//!   - [`cluster::incluster`]: the pod's service account.
+//! - [`kube`]: the Kubernetes REST client.
+//!   - [`kube::client`]: pooled HTTPS, timeouts, retries, Status errors.
+//!   - [`kube::tls`]: rustls configuration (ring provider).
+//!   - [`kube::auth`], [`kube::exec`]: outbound credentials and exec plugins.
+//!   - [`kube::resources`]: the objects and paths used.
+//!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
+//! - [`jobs`]: job status, pod choice and logs, deletion.
+//! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping.
+//! - [`check`]: the `sparktest-k8s check` subcommand.
+//! - [`names`]: job names, run ids, namespaces that parse.
+//! - [`state`]: what handlers share.
+//! - [`secret`], [`time`]: redacted secrets, RFC 3339.
+
+pub mod api;
+pub mod check;
+pub mod cli;
+pub mod cluster;
+pub mod jobs;
+pub mod kube;
+pub mod names;
+pub mod secret;
+pub mod state;
+pub mod time;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub use state::AppState;
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting and
+/// drains in-flight requests for at most `grace`.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::serve(api::routes(state))
+        .incoming(listener)
+        .graceful(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, draining in-flight requests");
+            let _ = signalled_tx.send(());
+        })
+        .run();
+    tokio::pin!(server);
+    tokio::select! {
+        () = &mut server => {}
+        () = async {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(?grace, "drain period over: closing the remaining connections");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The binary: parse flags, start logging, then serve (or `check`) and pick the exit code.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use sparktest_k8s::cli::{Cli, Command, LogFormat};
+use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Check) => runtime.block_on(check::run(&cli.settings)),
+        None => runtime.block_on(serve(cli.settings)),
+    }
+}
+
+async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
+    let (connection, config) = state::connect(&settings);
+    let namespace = cluster::default_namespace(settings.namespace.as_deref(), config.as_ref());
+    let namespace: Namespace = match namespace.parse() {
+        Ok(ns) => ns,
+        Err(e) => {
+            tracing::error!(error = %e, %namespace, "the namespace cannot be used");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = state::LogLimits {
+        max_lines: settings.max_log_lines,
+        max_bytes: settings.max_log_bytes,
+    };
+    let addr = std::net::SocketAddr::new(settings.bind, settings.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot bind");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
+    let state = AppState::new(connection, namespace, limits);
+    sparktest_k8s::run(
+        listener,
+        state,
+        shutdown_signal(),
+        Duration::from_secs(settings.shutdown_grace_seconds),
+    )
+    .await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM (sent by Kubernetes on every rollout) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

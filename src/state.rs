@@ -1,0 +1,133 @@
+//! What the handlers share: the Kubernetes client (or why there is none), the default
+//! namespace, limits, and the health cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::Settings;
+use crate::cluster::{self, ClusterConfig, ConfigSource, DiscoveryError};
+use crate::kube::{Client, ClientOptions, KubeError};
+use crate::names::Namespace;
+
+/// Limits on what the log endpoints return.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLimits {
+    pub max_lines: u32,
+    pub max_bytes: u64,
+}
+
+/// The connection, or why there is none (shown by health, returned as 503 by the rest).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub client: Result<Client, String>,
+    pub source: Option<ConfigSource>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Connection,
+    namespace: Namespace,
+    logs: LogLimits,
+    health: crate::api::health::HealthCache,
+}
+
+impl AppState {
+    pub fn new(connection: Connection, namespace: Namespace, logs: LogLimits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connection,
+                namespace,
+                logs,
+                health: crate::api::health::HealthCache::default(),
+            }),
+        }
+    }
+
+    /// The client, or [`KubeError::NotConfigured`] naming what was tried.
+    pub fn client(&self) -> Result<&Client, KubeError> {
+        self.inner
+            .connection
+            .client
+            .as_ref()
+            .map_err(|why| KubeError::NotConfigured(why.clone()))
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.inner.connection
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    pub fn log_limits(&self) -> LogLimits {
+        self.inner.logs
+    }
+
+    pub fn health_cache(&self) -> &crate::api::health::HealthCache {
+        &self.inner.health
+    }
+}
+
+/// Discovers the cluster and builds the client, logging the method chosen and why the
+/// others were skipped. Never fails: a missing or broken cluster is reported, not fatal.
+pub fn connect(settings: &Settings) -> (Connection, Option<ClusterConfig>) {
+    let env = cluster::Environment::from_process(
+        settings.kubeconfig.clone(),
+        settings.context.clone(),
+        settings.service_account_dir.clone(),
+    );
+    let (result, attempts) = cluster::discover(&env);
+    for attempt in &attempts {
+        tracing::info!(method = attempt.method, reason = %attempt.skipped_because, "cluster config source skipped");
+    }
+    let config = match result {
+        Ok(config) => config,
+        Err(e) => {
+            let level_error = !matches!(e, DiscoveryError::NothingFound { .. });
+            if level_error {
+                tracing::error!(error = %e, "cluster configuration is broken; serving without Kubernetes");
+            } else {
+                tracing::warn!(error = %e, "serving without Kubernetes");
+            }
+            return (
+                Connection {
+                    client: Err(e.to_string()),
+                    source: None,
+                },
+                None,
+            );
+        }
+    };
+    tracing::info!(
+        source = %config.source,
+        server = %config.server,
+        auth = config.auth.kind(config.tls.identity.is_some()),
+        "cluster config source chosen"
+    );
+    if config.tls.insecure_skip_verify {
+        tracing::warn!(server = %config.server, "insecure-skip-tls-verify is set: the apiserver's certificate is NOT verified; anyone on the path can read the credentials");
+    }
+    if let Some(proxy) = &config.proxy_url {
+        tracing::warn!(%proxy, "proxy-url is not supported: connecting to the apiserver directly");
+    }
+    let options = ClientOptions {
+        timeout: Duration::from_secs(settings.timeout_seconds),
+        ..ClientOptions::default()
+    };
+    let client = Client::new(&config, options).map_err(|e| {
+        tracing::error!(error = %e, "cannot build the Kubernetes client");
+        e.to_string()
+    });
+    (
+        Connection {
+            client,
+            source: Some(config.source.clone()),
+        },
+        Some(config),
+    )
+}
