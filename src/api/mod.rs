@@ -26,7 +26,9 @@ pub fn routes(
         .unify()
         .recover(error::recover)
         .unify()
-        .with(warp::trace::request())
+        .with(warp::log::custom(|info| {
+            tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed = ?info.elapsed(), "request");
+        }))
 }
 
 /// Hands the shared state to a handler.

@@ -1,0 +1,267 @@
+//! Shared test helpers: a PKI made at test time (rcgen), TLS terminated in front of
+//! wiremock, recorded apiserver answers from `fixtures/recorded/`, and an `AppState`
+//! pointed at the mock.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use sparktest_k8s::cluster::{AuthConfig, ClusterConfig, ConfigSource, ServerUrl, TlsConfig};
+use sparktest_k8s::kube::{Client, ClientOptions};
+use sparktest_k8s::names::Namespace;
+use sparktest_k8s::secret::Secret;
+use sparktest_k8s::state::{AppState, Connection, LogLimits};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use wiremock::MockServer;
+
+/// The token the tests authenticate with.
+pub const TOKEN: &str = "test-token-abc123";
+
+/// A certificate authority made for one test.
+pub struct Pki {
+    pub ca_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, both PEM.
+pub struct Leaf {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            ca_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for these names; IP addresses become IP SANs.
+    pub fn server(&self, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        for name in names {
+            params.subject_alt_names.push(match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName((*name).try_into().unwrap()),
+            });
+        }
+        self.sign(params)
+    }
+
+    /// A client certificate with this common name (the apiserver's user name).
+    pub fn client(&self, common_name: &str) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+/// wiremock behind a TLS terminator: what the client sees as the apiserver.
+pub struct TlsMock {
+    pub mock: MockServer,
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The common names of the client certificates presented, in order.
+    pub client_names: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts wiremock and a TLS terminator in front of it with `leaf` as its certificate.
+/// With `client_ca`, the terminator requires a client certificate signed by it.
+pub async fn tls_mock(leaf: &Leaf, client_ca: Option<&Pki>) -> TlsMock {
+    let mock = MockServer::start().await;
+    let upstream = *mock.address();
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.ca_pem.as_bytes()) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key).unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_names = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let names = client_names.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            let names = names.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                    names.lock().unwrap().push(common_name(cert.as_ref()));
+                }
+                let Ok(mut plain) = TcpStream::connect(upstream).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    TlsMock {
+        mock,
+        url: format!("https://{addr}"),
+        addr,
+        client_names,
+    }
+}
+
+/// The CN of a DER certificate, found by its OID (2.5.4.3) followed by a string.
+fn common_name(der: &[u8]) -> String {
+    let oid = [0x06, 0x03, 0x55, 0x04, 0x03];
+    der.windows(oid.len())
+        .position(|w| w == oid)
+        .and_then(|i| {
+            let len = *der.get(i + 6)? as usize;
+            der.get(i + 7..i + 7 + len)
+        })
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A PKI, a server certificate for 127.0.0.1 and a TLS mock in front of wiremock.
+pub async fn apiserver() -> (Pki, TlsMock) {
+    let pki = Pki::new("test-apiserver-ca");
+    let leaf = pki.server(&["127.0.0.1", "localhost"]);
+    let mock = tls_mock(&leaf, None).await;
+    (pki, mock)
+}
+
+/// A cluster config for the mock: token auth, trusting the test CA.
+pub fn cluster_config(pki: &Pki, mock: &TlsMock) -> ClusterConfig {
+    ClusterConfig {
+        source: ConfigSource::Environment {
+            variable: "TEST",
+        },
+        server: ServerUrl::parse(&mock.url).unwrap(),
+        tls: TlsConfig {
+            ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+            ..TlsConfig::default()
+        },
+        auth: AuthConfig::Token(Secret::new(TOKEN.to_string())),
+        namespace: None,
+        proxy_url: None,
+    }
+}
+
+pub fn client_for(config: &ClusterConfig, timeout: Duration) -> Client {
+    Client::new(
+        config,
+        ClientOptions {
+            timeout,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The service's state, pointed at the mock, namespace `default`.
+pub fn state_for(pki: &Pki, mock: &TlsMock) -> AppState {
+    state_with_limits(pki, mock, LogLimits { max_lines: 1000, max_bytes: 10 * 1024 * 1024 })
+}
+
+pub fn state_with_limits(pki: &Pki, mock: &TlsMock, limits: LogLimits) -> AppState {
+    let config = cluster_config(pki, mock);
+    let client = client_for(&config, Duration::from_secs(10));
+    AppState::new(
+        Connection {
+            client: Ok(client),
+            source: Some(config.source.clone()),
+        },
+        "default".parse::<Namespace>().unwrap(),
+        limits,
+    )
+}
+
+/// The directory of the recorded apiserver answers copied into the repository.
+pub fn recorded_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recorded")
+}
+
+/// A recorded answer: status, content type and body bytes of `NN_name`.
+pub struct Recorded {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub path: String,
+    pub method: String,
+}
+
+pub fn recorded(name: &str) -> Recorded {
+    let dir = recorded_dir();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.meta.json"))).unwrap())
+            .unwrap();
+    let body_file = meta["body_file"].as_str().unwrap();
+    Recorded {
+        status: meta["status"].as_u64().unwrap() as u16,
+        content_type: meta["content_type"].as_str().unwrap_or_default().to_string(),
+        body: std::fs::read(dir.join(body_file)).unwrap(),
+        path: meta["path"].as_str().unwrap().to_string(),
+        method: meta["method"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A wiremock response replaying a recorded answer exactly (status, type, bytes).
+pub fn replay(name: &str) -> wiremock::ResponseTemplate {
+    let r = recorded(name);
+    let t = wiremock::ResponseTemplate::new(r.status);
+    if r.body.is_empty() && r.content_type.is_empty() {
+        return t;
+    }
+    t.set_body_raw(r.body, &r.content_type)
+}
+
+/// Sends a request through the whole filter tree and returns status and JSON body.
+pub async fn call(state: &AppState, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = warp::test::request()
+        .method(method)
+        .path(path)
+        .reply(&sparktest_k8s::api::routes(state.clone()))
+        .await;
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body())
+        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {:?}", response.body()));
+    (status, body)
+}
