@@ -25,7 +25,11 @@ pub struct Permission {
 
 impl std::fmt::Display for Permission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         let sub = if self.subresource.is_empty() {
             String::new()
         } else {
@@ -127,7 +131,12 @@ pub async fn report(settings: &Settings) -> (String, bool) {
             client
         }
         _ => {
-            let why = connection.client.as_ref().err().cloned().unwrap_or_default();
+            let why = connection
+                .client
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default();
             let _ = writeln!(out, "FAIL  no usable cluster configuration: {why}");
             let _ = writeln!(
                 out,
@@ -200,6 +209,9 @@ mod tests {
     fn access_review_matches_the_recorded_request() {
         // ../shared/k8s-recorded/102_ssar_get_pods_log_default_allowed.meta.json
         let recorded = json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {"resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods", "subresource": "log"}}});
-        assert_eq!(access_review("default", &perm("", "pods", "log", "get")), recorded);
+        assert_eq!(
+            access_review("default", &perm("", "pods", "log", "get")),
+            recorded
+        );
     }
 }

@@ -78,7 +78,12 @@ pub struct Settings {
     pub service_account_dir: PathBuf,
 
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 20,
+        global = true
+    )]
     pub shutdown_grace_seconds: u64,
 }
 
@@ -100,9 +105,15 @@ mod tests {
 
     #[test]
     fn check_takes_the_same_flags_after_the_subcommand() {
-        let cli =
-            Cli::try_parse_from(["sparktest-k8s", "check", "--kubeconfig", "/tmp/kc", "--context", "x"])
-                .unwrap();
+        let cli = Cli::try_parse_from([
+            "sparktest-k8s",
+            "check",
+            "--kubeconfig",
+            "/tmp/kc",
+            "--context",
+            "x",
+        ])
+        .unwrap();
         assert!(matches!(cli.command, Some(Command::Check)));
         assert_eq!(cli.settings.kubeconfig, Some(PathBuf::from("/tmp/kc")));
         assert_eq!(cli.settings.context.as_deref(), Some("x"));

@@ -24,7 +24,10 @@ fn invalid(what: &'static str, rule: impl Into<String>) -> InvalidName {
 fn check_label(what: &'static str, label: &str) -> Result<(), InvalidName> {
     let bytes = label.as_bytes();
     if bytes.is_empty() {
-        return Err(invalid(what, "must not be empty, nor have an empty part between dots"));
+        return Err(invalid(
+            what,
+            "must not be empty, nor have an empty part between dots",
+        ));
     }
     if !bytes
         .iter()

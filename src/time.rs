@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Formats a time as RFC 3339 in UTC with whole seconds, e.g. `2025-07-07T10:30:00Z`.
 pub fn format_rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -41,7 +44,11 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     };
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }
@@ -120,7 +127,11 @@ mod tests {
 
     #[test]
     fn parses_what_it_formats_and_what_kubernetes_writes() {
-        for s in ["2025-07-07T10:30:00Z", "2026-11-26T11:48:17Z", "2000-02-29T00:00:00Z"] {
+        for s in [
+            "2025-07-07T10:30:00Z",
+            "2026-11-26T11:48:17Z",
+            "2000-02-29T00:00:00Z",
+        ] {
             assert_eq!(format_rfc3339(parse_rfc3339(s).unwrap()), s);
         }
         let with_offset = parse_rfc3339("2025-07-07T12:30:00+02:00").unwrap();

@@ -30,7 +30,10 @@ async fn connected_after_an_authenticated_round_trip() {
     assert_eq!(body["server_version"], "v1.24.0-alpha.1+e5f3f020084e");
     assert_eq!(body["auth_method"], "token");
     let ts = body["timestamp"].as_str().unwrap();
-    assert!(sparktest_k8s::time::parse_rfc3339(ts).is_some() && ts.ends_with('Z') && ts.len() == 20, "{ts}");
+    assert!(
+        sparktest_k8s::time::parse_rfc3339(ts).is_some() && ts.ends_with('Z') && ts.len() == 20,
+        "{ts}"
+    );
 
     // A polling frontend is served from the cache: the mock's expect(1) checks the
     // apiserver saw one probe only.
@@ -68,5 +71,8 @@ async fn an_apiserver_that_is_down_is_not_connected() {
         .await;
     let (_, body) = call(&state, "GET", "/api/k8s/health").await;
     assert_eq!(body["kubernetes_connected"], false);
-    assert!(body["error"].as_str().unwrap().contains("shutting down"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("shutting down"),
+        "{body}"
+    );
 }

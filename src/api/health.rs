@@ -103,7 +103,11 @@ async fn cached_probe(state: &AppState, client: &Client) -> Probe {
 /// permission: a real authenticated round trip, not just TCP.
 pub async fn probe(client: &Client, namespace: &str) -> Result<String, KubeError> {
     let version: Version = client.get_json("/version").await?;
-    let path = format!("{}{}", jobs_path(namespace), query(&[("limit", "1".into())]));
+    let path = format!(
+        "{}{}",
+        jobs_path(namespace),
+        query(&[("limit", "1".into())])
+    );
     let _: List<serde::de::IgnoredAny> = client.get_json(&path).await?;
     Ok(version.git_version)
 }

@@ -138,7 +138,9 @@ impl LogQuery {
             ));
         }
         if self.since_seconds == Some(0) {
-            return Err(ApiError::Validation("since_seconds must be at least 1".into()));
+            return Err(ApiError::Validation(
+                "since_seconds must be at least 1".into(),
+            ));
         }
         let since_time = match self.since_time {
             Some(t) => Some(
@@ -154,7 +156,9 @@ impl LogQuery {
             None => None,
         };
         if self.limit_bytes == Some(0) {
-            return Err(ApiError::Validation("limit_bytes must be at least 1".into()));
+            return Err(ApiError::Validation(
+                "limit_bytes must be at least 1".into(),
+            ));
         }
         Ok(LogOptions {
             pod: self.pod,
@@ -164,7 +168,10 @@ impl LogQuery {
             timestamps: self.timestamps.unwrap_or(true),
             since_seconds: self.since_seconds,
             since_time,
-            limit_bytes: self.limit_bytes.unwrap_or(limits.max_bytes).min(limits.max_bytes),
+            limit_bytes: self
+                .limit_bytes
+                .unwrap_or(limits.max_bytes)
+                .min(limits.max_bytes),
             previous: self.previous.unwrap_or(false),
         })
     }
@@ -233,7 +240,11 @@ struct LogsReply {
     message: Option<String>,
 }
 
-async fn logs(name: JobName, query: LogQuery, state: AppState) -> Result<impl warp::Reply, ApiError> {
+async fn logs(
+    name: JobName,
+    query: LogQuery,
+    state: AppState,
+) -> Result<impl warp::Reply, ApiError> {
     let options = query.into_options(state.log_limits())?;
     let client = state.client()?;
     let ns = state.namespace();

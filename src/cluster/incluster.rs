@@ -9,7 +9,9 @@ use super::{AuthConfig, ClusterConfig, ConfigSource, ServerUrl, TlsConfig, read_
 #[derive(Debug, thiserror::Error)]
 pub enum InClusterError {
     /// `KUBERNETES_SERVICE_HOST`/`_PORT` do not form a URL.
-    #[error("invalid in-cluster address KUBERNETES_SERVICE_HOST={host:?} KUBERNETES_SERVICE_PORT={port:?}: {message}")]
+    #[error(
+        "invalid in-cluster address KUBERNETES_SERVICE_HOST={host:?} KUBERNETES_SERVICE_PORT={port:?}: {message}"
+    )]
     Address {
         host: String,
         port: String,
@@ -78,7 +80,11 @@ mod tests {
             ("10.96.0.1", "443", Some("https://10.96.0.1:443")),
             ("fd00::1", "443", Some("https://[fd00::1]:443")),
             ("::1", "6443", Some("https://[::1]:6443")),
-            ("kubernetes.default.svc", "443", Some("https://kubernetes.default.svc:443")),
+            (
+                "kubernetes.default.svc",
+                "443",
+                Some("https://kubernetes.default.svc:443"),
+            ),
             ("10.96.0.1", "https", None),
             ("10.96.0.1", "0", None),
             ("10.96.0.1", "70000", None),
@@ -105,7 +111,9 @@ mod tests {
     #[test]
     fn load_without_ca_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = load("10.96.0.1", "443", dir.path()).unwrap_err().to_string();
+        let err = load("10.96.0.1", "443", dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ca.crt"), "{err}");
     }
 }

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{
-    AuthConfig, ClusterConfig, ConfigSource, ExecConfig, ExecInteractiveMode, Identity,
-    ServerUrl, TlsConfig,
+    AuthConfig, ClusterConfig, ConfigSource, ExecConfig, ExecInteractiveMode, Identity, ServerUrl,
+    TlsConfig,
 };
 use crate::secret::Secret;
 
@@ -35,7 +35,9 @@ pub enum KubeconfigError {
     #[error("no kubeconfig file found at {paths}")]
     NoFile { paths: String },
     /// Neither `--context` nor `current-context` names a context.
-    #[error("kubeconfig {files}: no context chosen: current-context is not set and --context was not given")]
+    #[error(
+        "kubeconfig {files}: no context chosen: current-context is not set and --context was not given"
+    )]
     NoContext { files: String },
     /// A context, cluster or user named somewhere is not defined in any file.
     #[error("kubeconfig {files}: {kind} {name:?} is not defined (referenced by {referenced_by})")]
@@ -164,7 +166,9 @@ struct ExecEnv {
 // Plugin environment values can be credentials (AWS keys): only the name is printed.
 impl std::fmt::Debug for ExecEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecEnv").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ExecEnv")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -332,7 +336,10 @@ impl Merged {
         let ca_pem = data_or_file(
             cluster_file,
             &cluster_entry,
-            ("certificate-authority-data", &cluster.certificate_authority_data),
+            (
+                "certificate-authority-data",
+                &cluster.certificate_authority_data,
+            ),
             ("certificate-authority", &cluster.certificate_authority),
         )?;
         let insecure = cluster.insecure_skip_tls_verify.unwrap_or(false);

@@ -21,7 +21,10 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
     /// A kubeconfig: `--kubeconfig`, `$KUBECONFIG` or `~/.kube/config`.
-    Kubeconfig { files: Vec<PathBuf>, context: String },
+    Kubeconfig {
+        files: Vec<PathBuf>,
+        context: String,
+    },
     /// The pod's service account (`KUBERNETES_SERVICE_HOST` and the token files).
     InCluster { dir: PathBuf },
     /// Environment only: an apiserver URL without credentials.
@@ -290,7 +293,10 @@ pub fn discover(env: &Environment) -> (Result<ClusterConfig, DiscoveryError>, Ve
                 .map_err(DiscoveryError::from);
             return (result, attempts);
         }
-        _ => skip("kubeconfig", "neither --kubeconfig nor KUBECONFIG is set".into()),
+        _ => skip(
+            "kubeconfig",
+            "neither --kubeconfig nor KUBECONFIG is set".into(),
+        ),
     }
 
     // 2. In-cluster.
@@ -325,7 +331,10 @@ pub fn discover(env: &Environment) -> (Result<ClusterConfig, DiscoveryError>, Ve
                     .map_err(DiscoveryError::from);
                 return (result, attempts);
             }
-            skip("home kubeconfig", format!("{} does not exist", path.display()));
+            skip(
+                "home kubeconfig",
+                format!("{} does not exist", path.display()),
+            );
         }
         None => skip("home kubeconfig", "HOME is not set".into()),
     }
@@ -401,7 +410,10 @@ mod tests {
     #[test]
     fn server_url_keeps_path_prefix_and_drops_trailing_slash() {
         let url = ServerUrl::parse("https://rancher.example.com/k8s/clusters/c-abc/").unwrap();
-        assert_eq!(url.as_str(), "https://rancher.example.com/k8s/clusters/c-abc");
+        assert_eq!(
+            url.as_str(),
+            "https://rancher.example.com/k8s/clusters/c-abc"
+        );
         assert!(url.is_https());
     }
 
@@ -465,7 +477,12 @@ mod tests {
         let (result, attempts) = discover(&env);
         let err = result.unwrap_err().to_string();
         assert_eq!(attempts.len(), 4);
-        for needle in ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", ".kube/config", "KUBERNETES_API_URL"] {
+        for needle in [
+            "KUBECONFIG",
+            "KUBERNETES_SERVICE_HOST",
+            ".kube/config",
+            "KUBERNETES_API_URL",
+        ] {
             assert!(err.contains(needle), "{needle} missing in {err}");
         }
     }

@@ -49,7 +49,11 @@ pub enum LogsError {
     Job(#[from] JobError),
     /// `?pod=` names a pod that is not one of the job's.
     #[error("pod '{pod}' is not a pod of job '{job}' (its pods: {pods})")]
-    NoSuchPod { pod: String, job: String, pods: String },
+    NoSuchPod {
+        pod: String,
+        job: String,
+        pods: String,
+    },
     /// `?container=` names a container the pod does not have.
     #[error("container '{container}' is not in pod '{pod}' (its containers: {containers})")]
     NoSuchContainer {
@@ -123,7 +127,10 @@ pub async fn job_logs(
     };
 
     let containers: Vec<String> = if options.all_containers {
-        pods::container_names(pod).into_iter().map(String::from).collect()
+        pods::container_names(pod)
+            .into_iter()
+            .map(String::from)
+            .collect()
     } else if let Some(wanted) = &options.container {
         if !pod.spec.containers.iter().any(|c| &c.name == wanted) {
             return Err(LogsError::NoSuchContainer {
@@ -134,7 +141,10 @@ pub async fn job_logs(
         }
         vec![wanted.clone()]
     } else {
-        pods::default_container(pod).map(String::from).into_iter().collect()
+        pods::default_container(pod)
+            .map(String::from)
+            .into_iter()
+            .collect()
     };
 
     let mut out = BoundedBuffer::new(options.limit_bytes);
@@ -143,13 +153,10 @@ pub async fn job_logs(
         let prefix = options
             .all_containers
             .then(|| format!("[pod/{}/{}] ", pod.metadata.name, container));
-        match read_container_log(client, ns, pod, container, options, &mut out, prefix.as_deref())
-            .await?
-        {
-            Some(message) => {
-                not_ready.get_or_insert(message);
-            }
-            None => {}
+        let prefix = prefix.as_deref();
+        let outcome = read_container_log(client, ns, pod, container, options, &mut out, prefix);
+        if let Some(message) = outcome.await? {
+            not_ready.get_or_insert(message);
         }
         if out.truncated {
             break;
@@ -207,12 +214,20 @@ async fn read_container_log(
     );
     let response = match client.send(Method::GET, &path, None).await {
         Ok(response) => response,
-        Err(e @ KubeError::Api { code: 400 | 404, .. }) => {
-            let KubeError::Api { status, .. } = e else { unreachable!() };
+        Err(
+            e @ KubeError::Api {
+                code: 400 | 404, ..
+            },
+        ) => {
+            let KubeError::Api { status, .. } = e else {
+                unreachable!()
+            };
             let (reason, _) = status::pod_waiting_reason(pod);
             return Ok(Some(format!(
                 "{} ({reason})",
-                status.message.unwrap_or_else(|| "the pod cannot give logs yet".into())
+                status
+                    .message
+                    .unwrap_or_else(|| "the pod cannot give logs yet".into())
             )));
         }
         Err(e) => return Err(e),
@@ -230,7 +245,9 @@ async fn read_container_log(
         let mut line_start = true;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| KubeError::Decode(format!("reading the log: {e}")))?;
-            let Ok(mut data) = frame.into_data() else { continue };
+            let Ok(mut data) = frame.into_data() else {
+                continue;
+            };
             while data.has_remaining() && !out.truncated {
                 match prefix {
                     None => {

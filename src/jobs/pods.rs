@@ -76,5 +76,117 @@ pub fn default_container(pod: &Pod) -> Option<&str> {
 
 /// The containers of a pod, for error messages.
 pub fn container_names(pod: &Pod) -> Vec<&str> {
-    pod.spec.containers.iter().map(|c| c.name.as_str()).collect()
+    pod.spec
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(
+        name: &str,
+        node: Option<&str>,
+        phase: &str,
+        ready: bool,
+        restarts: i32,
+        created: &str,
+    ) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"nodeName": node, "containers": [{"name": "main"}]},
+            "status": {
+                "phase": phase,
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "main", "restartCount": restarts, "state": {}}]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn picked(pods: &[Pod]) -> &str {
+        &pick_pod(pods).unwrap().metadata.name
+    }
+
+    #[test]
+    fn pod_choice_follows_kubectl_by_logging() {
+        let t1 = "2026-01-01T00:00:01Z";
+        let t2 = "2026-01-01T00:00:02Z";
+        // assigned before unassigned
+        assert_eq!(
+            picked(&[
+                pod("a", None, "Pending", false, 0, t1),
+                pod("b", Some("n"), "Pending", false, 0, t2)
+            ]),
+            "b"
+        );
+        // Running before Pending
+        assert_eq!(
+            picked(&[
+                pod("a", Some("n"), "Pending", false, 0, t1),
+                pod("b", Some("n"), "Running", false, 0, t2)
+            ]),
+            "b"
+        );
+        // Unknown between Running and Pending
+        assert_eq!(
+            picked(&[
+                pod("a", Some("n"), "Pending", false, 0, t1),
+                pod("b", Some("n"), "Unknown", false, 0, t2)
+            ]),
+            "b"
+        );
+        // ready before not ready
+        assert_eq!(
+            picked(&[
+                pod("a", Some("n"), "Running", false, 0, t1),
+                pod("b", Some("n"), "Running", true, 0, t2)
+            ]),
+            "b"
+        );
+        // more restarts first
+        assert_eq!(
+            picked(&[
+                pod("a", Some("n"), "Running", false, 0, t1),
+                pod("b", Some("n"), "Running", false, 3, t2)
+            ]),
+            "b"
+        );
+        // older first; Succeeded and Failed rank with Running (Go's zero value)
+        assert_eq!(
+            picked(&[
+                pod("new", Some("n"), "Succeeded", false, 0, t2),
+                pod("old", Some("n"), "Failed", false, 0, t1)
+            ]),
+            "old"
+        );
+        assert_eq!(
+            picked(&[
+                pod("done", Some("n"), "Succeeded", false, 0, t1),
+                pod("run", Some("n"), "Running", false, 0, t2)
+            ]),
+            "done"
+        );
+        assert!(pick_pod(&[]).is_none());
+    }
+
+    #[test]
+    fn default_container_honours_the_annotation() {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "annotations": {DEFAULT_CONTAINER_ANNOTATION: "sidecar"}},
+            "spec": {"containers": [{"name": "main"}, {"name": "sidecar"}]}
+        }))
+        .unwrap();
+        assert_eq!(default_container(&p), Some("sidecar"));
+        p.metadata
+            .annotations
+            .insert(DEFAULT_CONTAINER_ANNOTATION.into(), "missing".into());
+        assert_eq!(default_container(&p), Some("main"));
+        p.metadata.annotations.clear();
+        assert_eq!(default_container(&p), Some("main"));
+    }
 }

@@ -48,8 +48,8 @@ impl JobState {
     fn because(phase: Phase, reason: Option<&str>, message: Option<&str>) -> Self {
         Self {
             phase,
-            reason: reason.map(str::to_string),
-            message: message.map(str::to_string),
+            reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+            message: message.filter(|m| !m.is_empty()).map(str::to_string),
         }
     }
 }
@@ -117,7 +117,11 @@ pub fn job_state(job: &Job, pods: Option<&[Pod]>) -> JobState {
         return JobState::because(Phase::Suspended, c.reason.as_deref(), c.message.as_deref());
     }
     if job.spec.suspend == Some(true) {
-        return JobState::because(Phase::Suspended, Some("JobSuspended"), Some("Job suspended"));
+        return JobState::because(
+            Phase::Suspended,
+            Some("JobSuspended"),
+            Some("Job suspended"),
+        );
     }
     let active = job.status.active.unwrap_or(0);
     if active == 0 {
@@ -193,4 +197,181 @@ pub fn pod_waiting_reason(pod: &Pod) -> (String, Option<String>) {
             .unwrap_or_else(|| "Pending".into()),
         pod.status.message.clone(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(v: serde_json::Value) -> Job {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn pod(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn status_mapping_table() {
+        let cond = |t: &str, reason: &str| json!({"type": t, "status": "True", "reason": reason});
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, serde_json::Value, Option<Vec<Pod>>, Phase, Option<&str>)> = vec![
+            (
+                "complete",
+                json!({"status": {"conditions": [cond("Complete", "")], "succeeded": 1}}),
+                None,
+                Phase::Completed,
+                None,
+            ),
+            (
+                "success criteria met (1.31+)",
+                json!({"status": {"conditions": [cond("SuccessCriteriaMet", "CompletionsReached")], "active": 1}}),
+                None,
+                Phase::Completed,
+                Some("CompletionsReached"),
+            ),
+            (
+                "failed, backoff",
+                json!({"status": {"conditions": [cond("Failed", "BackoffLimitExceeded")]}}),
+                None,
+                Phase::Failed,
+                Some("BackoffLimitExceeded"),
+            ),
+            (
+                "failed, deadline",
+                json!({"status": {"conditions": [cond("Failed", "DeadlineExceeded")], "active": 1}}),
+                None,
+                Phase::Failed,
+                Some("DeadlineExceeded"),
+            ),
+            (
+                "failure target (1.31+) before Failed",
+                json!({"status": {"conditions": [cond("FailureTarget", "BackoffLimitExceeded")], "terminating": 1}}),
+                None,
+                Phase::Failed,
+                Some("BackoffLimitExceeded"),
+            ),
+            (
+                "condition False is ignored",
+                json!({"status": {"conditions": [{"type": "Failed", "status": "False"}], "active": 1, "ready": 1}}),
+                None,
+                Phase::Running,
+                None,
+            ),
+            (
+                "terminal beats deletion",
+                json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"conditions": [cond("Complete", "")]}}),
+                None,
+                Phase::Completed,
+                None,
+            ),
+            (
+                "being deleted",
+                json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"active": 1}}),
+                None,
+                Phase::Terminating,
+                Some("Deleting"),
+            ),
+            (
+                "suspended condition",
+                json!({"spec": {"suspend": true}, "status": {"conditions": [cond("Suspended", "JobSuspended")]}}),
+                None,
+                Phase::Suspended,
+                Some("JobSuspended"),
+            ),
+            (
+                "suspend before the controller noticed",
+                json!({"spec": {"suspend": true}, "status": {}}),
+                None,
+                Phase::Suspended,
+                Some("JobSuspended"),
+            ),
+            (
+                "just created",
+                json!({"status": {}}),
+                None,
+                Phase::Pending,
+                Some("NoActivePod"),
+            ),
+            (
+                "no conditions, active, ready (1.24+)",
+                json!({"status": {"active": 1, "ready": 1}}),
+                None,
+                Phase::Running,
+                None,
+            ),
+            (
+                "no conditions, active, no ready count, pod running",
+                json!({"status": {"active": 1}}),
+                Some(vec![pod(json!({"status": {"phase": "Running"}}))]),
+                Phase::Running,
+                None,
+            ),
+            (
+                "active but pod pulling",
+                json!({"status": {"active": 1, "ready": 0}}),
+                Some(vec![pod(
+                    json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "ErrImagePull"}}}]}}),
+                )]),
+                Phase::Pending,
+                Some("ErrImagePull"),
+            ),
+            (
+                "active but container creating",
+                json!({"status": {"active": 1}}),
+                Some(vec![pod(
+                    json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}),
+                )]),
+                Phase::Pending,
+                Some("ContainerCreating"),
+            ),
+            (
+                "active but unschedulable",
+                json!({"status": {"active": 1}}),
+                Some(vec![pod(
+                    json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"}]}}),
+                )]),
+                Phase::Pending,
+                Some("Unschedulable"),
+            ),
+            (
+                "retry: old pod failed, new pod running",
+                json!({"status": {"active": 1, "failed": 1}}),
+                Some(vec![
+                    pod(json!({"status": {"phase": "Failed"}})),
+                    pod(json!({"status": {"phase": "Running"}})),
+                ]),
+                Phase::Running,
+                None,
+            ),
+            (
+                "between retries",
+                json!({"status": {"failed": 1, "startTime": "2026-01-01T00:00:00Z"}}),
+                None,
+                Phase::Pending,
+                Some("NoActivePod"),
+            ),
+        ];
+        for (name, j, pods, phase, reason) in cases {
+            let state = job_state(&job(j), pods.as_deref());
+            assert_eq!(state.phase, phase, "{name}");
+            assert_eq!(state.reason.as_deref(), reason, "{name}");
+        }
+    }
+
+    #[test]
+    fn pods_are_listed_only_when_the_job_cannot_tell() {
+        assert!(!needs_pods(&job(
+            json!({"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+        )));
+        assert!(!needs_pods(&job(
+            json!({"status": {"active": 1, "ready": 1}})
+        )));
+        assert!(needs_pods(&job(json!({"status": {"active": 1}}))));
+        assert!(needs_pods(&job(
+            json!({"status": {"active": 2, "ready": 1}})
+        )));
+        assert!(!needs_pods(&job(json!({"status": {}}))));
+    }
 }

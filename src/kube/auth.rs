@@ -31,7 +31,7 @@ pub enum Auth {
     None,
     Static(HeaderValue),
     TokenFile(TokenFile),
-    Exec(ExecAuth),
+    Exec(Box<ExecAuth>),
 }
 
 impl Auth {
@@ -45,7 +45,7 @@ impl Auth {
                 Self::Static(sensitive(&format!("Basic {encoded}"))?)
             }
             AuthConfig::TokenFile(path) => Self::TokenFile(TokenFile::new(path.clone())),
-            AuthConfig::Exec(config) => Self::Exec(ExecAuth::new(config.clone())),
+            AuthConfig::Exec(config) => Self::Exec(Box::new(ExecAuth::new(config.clone()))),
         })
     }
 
@@ -239,13 +239,21 @@ mod tests {
         assert_eq!(file.header(false).unwrap(), "Bearer first");
 
         std::fs::write(&path, "second").unwrap();
-        assert_eq!(file.header(false).unwrap(), "Bearer first", "cached for 60 s");
+        assert_eq!(
+            file.header(false).unwrap(),
+            "Bearer first",
+            "cached for 60 s"
+        );
         tokio::time::advance(TOKEN_FILE_REFRESH + Duration::from_secs(1)).await;
         assert_eq!(file.header(false).unwrap(), "Bearer second");
 
         std::fs::remove_file(&path).unwrap();
         tokio::time::advance(TOKEN_FILE_REFRESH + Duration::from_secs(1)).await;
-        assert_eq!(file.header(false).unwrap(), "Bearer second", "last good token kept");
+        assert_eq!(
+            file.header(false).unwrap(),
+            "Bearer second",
+            "last good token kept"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -255,10 +263,16 @@ mod tests {
         std::fs::write(&path, "old").unwrap();
         let auth = Auth::new(&AuthConfig::TokenFile(path.clone())).unwrap();
         let header = |c: Credentials| c.authorization.unwrap();
-        assert_eq!(header(auth.credentials(Duration::from_secs(1)).await.unwrap()), "Bearer old");
+        assert_eq!(
+            header(auth.credentials(Duration::from_secs(1)).await.unwrap()),
+            "Bearer old"
+        );
         assert!(!auth.invalidate(), "same token on disk: no point retrying");
         std::fs::write(&path, "new").unwrap();
         assert!(auth.invalidate());
-        assert_eq!(header(auth.credentials(Duration::from_secs(1)).await.unwrap()), "Bearer new");
+        assert_eq!(
+            header(auth.credentials(Duration::from_secs(1)).await.unwrap()),
+            "Bearer new"
+        );
     }
 }

@@ -130,9 +130,12 @@ impl Client {
         body: Option<(Bytes, &'static str)>,
     ) -> Result<Response<Incoming>, KubeError> {
         let timeout = self.inner.options.timeout;
-        tokio::time::timeout(timeout, self.send_with_retries(method, path_and_query, body))
-            .await
-            .map_err(|_| KubeError::Timeout(timeout))?
+        tokio::time::timeout(
+            timeout,
+            self.send_with_retries(method, path_and_query, body),
+        )
+        .await
+        .map_err(|_| KubeError::Timeout(timeout))?
     }
 
     /// Sends a request and decodes the whole 2xx body as JSON; the timeout bounds it all.
@@ -144,9 +147,7 @@ impl Client {
     ) -> Result<T, KubeError> {
         let timeout = self.inner.options.timeout;
         tokio::time::timeout(timeout, async {
-            let response = self
-                .send_with_retries(method, path_and_query, body)
-                .await?;
+            let response = self.send_with_retries(method, path_and_query, body).await?;
             let bytes = read_limited(response.into_body(), self.inner.options.max_body).await?;
             serde_json::from_slice(&bytes).map_err(|e| KubeError::Decode(e.to_string()))
         })
@@ -155,7 +156,10 @@ impl Client {
     }
 
     /// `GET` a JSON object.
-    pub async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, KubeError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<T, KubeError> {
         self.request_json(Method::GET, path_and_query, None).await
     }
 
@@ -168,13 +172,14 @@ impl Client {
         let mut retried_401 = false;
         let mut retries_429 = 0;
         loop {
-            let credentials = self.inner.auth.credentials(self.inner.options.timeout).await?;
+            let credentials = self
+                .inner
+                .auth
+                .credentials(self.inner.options.timeout)
+                .await?;
             let http = self.transport_for(credentials.identity.as_ref())?;
             let request = self.build(&method, path_and_query, body.clone(), &credentials)?;
-            let response = http
-                .request(request)
-                .await
-                .map_err(|e| self.classify(&e))?;
+            let response = http.request(request).await.map_err(|e| self.classify(&e))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
@@ -187,7 +192,11 @@ impl Client {
             if status == StatusCode::TOO_MANY_REQUESTS && retries_429 < MAX_429_RETRIES {
                 let wait = retry_after(&response).unwrap_or(Duration::from_secs(1 << retries_429));
                 retries_429 += 1;
-                tracing::warn!(?wait, attempt = retries_429, "apiserver answered 429: backing off");
+                tracing::warn!(
+                    ?wait,
+                    attempt = retries_429,
+                    "apiserver answered 429: backing off"
+                );
                 tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
                 continue;
             }
@@ -211,7 +220,10 @@ impl Client {
             .method(method.clone())
             .uri(uri)
             .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("sparktest-k8s/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("sparktest-k8s/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(authorization) = &credentials.authorization {
             builder = builder.header(header::AUTHORIZATION, authorization.clone());
         }
@@ -231,7 +243,11 @@ impl Client {
     /// hands out a different client certificate.
     fn transport_for(&self, identity: Option<&Identity>) -> Result<Http, KubeError> {
         {
-            let current = self.inner.transport.read().unwrap_or_else(|e| e.into_inner());
+            let current = self
+                .inner
+                .transport
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
             if current.identity.as_ref() == identity {
                 return Ok(current.http.clone());
             }
@@ -242,7 +258,11 @@ impl Client {
             identity,
             self.inner.options.timeout,
         )?;
-        *self.inner.transport.write().unwrap_or_else(|e| e.into_inner()) = Transport {
+        *self
+            .inner
+            .transport
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Transport {
             identity: identity.cloned(),
             http: http.clone(),
         };
@@ -296,7 +316,9 @@ fn build_http(
         let builder = match &tls_config.server_name {
             Some(name) => {
                 let name = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|e| {
-                    KubeError::TlsConfig(format!("tls-server-name {name:?} is not a valid name: {e}"))
+                    KubeError::TlsConfig(format!(
+                        "tls-server-name {name:?} is not a valid name: {e}"
+                    ))
                 })?;
                 builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
             }
@@ -327,7 +349,11 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, KubeErr
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|e| KubeError::Decode(format!("reading the body failed (limit {limit} bytes): {e}")))
+        .map_err(|e| {
+            KubeError::Decode(format!(
+                "reading the body failed (limit {limit} bytes): {e}"
+            ))
+        })
 }
 
 fn retry_after(response: &Response<Incoming>) -> Option<Duration> {

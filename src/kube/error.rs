@@ -54,7 +54,7 @@ pub enum KubeError {
     /// The apiserver answered with a non-2xx status. `status` is its `metav1.Status`
     /// (for a body that is not JSON, a Status built from the first bytes of the body).
     #[error("apiserver answered {code}: {}", status.message.as_deref().unwrap_or("no message"))]
-    Api { code: u16, status: Status },
+    Api { code: u16, status: Box<Status> },
     /// The TCP connection could not be made (refused, DNS, reset).
     #[error("cannot connect to the apiserver at {server}: {message}")]
     Connect { server: String, message: String },
@@ -113,7 +113,10 @@ impl KubeError {
                     details: None,
                 }
             });
-        Self::Api { code, status }
+        Self::Api {
+            code,
+            status: Box::new(status),
+        }
     }
 }
 

@@ -90,7 +90,12 @@ pub async fn run(config: &ExecConfig, timeout: Duration) -> Result<ExecCredentia
     })?;
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| format!("exec plugin {:?} did not finish within {timeout:?}", config.command))?
+        .map_err(|_| {
+            format!(
+                "exec plugin {:?} did not finish within {timeout:?}",
+                config.command
+            )
+        })?
         .map_err(|e| format!("exec plugin {:?}: {e}", config.command))?;
     if !output.status.success() {
         // stderr is the plugin's explanation; keep it short, it is shown to operators.
@@ -110,7 +115,10 @@ pub fn parse_output(config: &ExecConfig, stdout: &[u8]) -> Result<ExecCredential
     let output: Output = serde_json::from_slice(stdout)
         .map_err(|e| format!("exec plugin {name:?} printed no ExecCredential JSON: {e}"))?;
     if output.kind.as_deref() != Some("ExecCredential") {
-        return Err(format!("exec plugin {name:?} printed kind {:?}, not ExecCredential", output.kind));
+        return Err(format!(
+            "exec plugin {name:?} printed kind {:?}, not ExecCredential",
+            output.kind
+        ));
     }
     if output.api_version.as_deref() != Some(config.api_version.as_str()) {
         return Err(format!(
@@ -190,9 +198,17 @@ mod tests {
     #[test]
     fn rejects_wrong_api_version_and_empty_status() {
         let wrong = br#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}"#;
-        assert!(parse_output(&config(), wrong).unwrap_err().contains("apiVersion"));
+        assert!(
+            parse_output(&config(), wrong)
+                .unwrap_err()
+                .contains("apiVersion")
+        );
         let empty = br#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{}}"#;
-        assert!(parse_output(&config(), empty).unwrap_err().contains("neither"));
+        assert!(
+            parse_output(&config(), empty)
+                .unwrap_err()
+                .contains("neither")
+        );
     }
 
     #[test]

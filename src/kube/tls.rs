@@ -168,7 +168,8 @@ mod tests {
     fn the_placeholder_certificates_of_the_shared_kubeconfigs_are_rejected() {
         // fixtures/kubeconfigs/kind.yaml carries "-----BEGIN CERTIFICATE-----
         // not-a-real-certificate": a PEM frame around something that is not DER.
-        let pem = b"-----BEGIN CERTIFICATE-----\nnot-a-real-certificate\n-----END CERTIFICATE-----\n";
+        let pem =
+            b"-----BEGIN CERTIFICATE-----\nnot-a-real-certificate\n-----END CERTIFICATE-----\n";
         let tls = TlsConfig {
             ca_pem: Some(pem.to_vec()),
             ..TlsConfig::default()

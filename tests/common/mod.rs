@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 use sparktest_k8s::cluster::{AuthConfig, ClusterConfig, ConfigSource, ServerUrl, TlsConfig};
 use sparktest_k8s::kube::{Client, ClientOptions};
 use sparktest_k8s::names::Namespace;
@@ -52,10 +54,12 @@ impl Pki {
     pub fn server(&self, names: &[&str]) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         for name in names {
-            params.subject_alt_names.push(match name.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*name).try_into().unwrap()),
-            });
+            params
+                .subject_alt_names
+                .push(match name.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName((*name).try_into().unwrap()),
+                });
         }
         self.sign(params)
     }
@@ -63,7 +67,9 @@ impl Pki {
     /// A client certificate with this common name (the apiserver's user name).
     pub fn client(&self, common_name: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         self.sign(params)
     }
 
@@ -126,15 +132,21 @@ pub async fn tls_mock(leaf: &Leaf, client_ca: Option<&Pki>) -> TlsMock {
     let names = client_names.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let names = names.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                     names.lock().unwrap().push(common_name(cert.as_ref()));
                 }
-                let Ok(mut plain) = TcpStream::connect(upstream).await else { return };
+                let Ok(mut plain) = TcpStream::connect(upstream).await else {
+                    return;
+                };
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
             });
         }
@@ -171,9 +183,7 @@ pub async fn apiserver() -> (Pki, TlsMock) {
 /// A cluster config for the mock: token auth, trusting the test CA.
 pub fn cluster_config(pki: &Pki, mock: &TlsMock) -> ClusterConfig {
     ClusterConfig {
-        source: ConfigSource::Environment {
-            variable: "TEST",
-        },
+        source: ConfigSource::Environment { variable: "TEST" },
         server: ServerUrl::parse(&mock.url).unwrap(),
         tls: TlsConfig {
             ca_pem: Some(pki.ca_pem.clone().into_bytes()),
@@ -198,7 +208,14 @@ pub fn client_for(config: &ClusterConfig, timeout: Duration) -> Client {
 
 /// The service's state, pointed at the mock, namespace `default`.
 pub fn state_for(pki: &Pki, mock: &TlsMock) -> AppState {
-    state_with_limits(pki, mock, LogLimits { max_lines: 1000, max_bytes: 10 * 1024 * 1024 })
+    state_with_limits(
+        pki,
+        mock,
+        LogLimits {
+            max_lines: 1000,
+            max_bytes: 10 * 1024 * 1024,
+        },
+    )
 }
 
 pub fn state_with_limits(pki: &Pki, mock: &TlsMock, limits: LogLimits) -> AppState {
@@ -236,7 +253,10 @@ pub fn recorded(name: &str) -> Recorded {
     let body_file = meta["body_file"].as_str().unwrap();
     Recorded {
         status: meta["status"].as_u64().unwrap() as u16,
-        content_type: meta["content_type"].as_str().unwrap_or_default().to_string(),
+        content_type: meta["content_type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         body: std::fs::read(dir.join(body_file)).unwrap(),
         path: meta["path"].as_str().unwrap().to_string(),
         method: meta["method"].as_str().unwrap().to_string(),
@@ -261,7 +281,11 @@ pub async fn call(state: &AppState, method: &str, path: &str) -> (u16, serde_jso
         .reply(&sparktest_k8s::api::routes(state.clone()))
         .await;
     let status = response.status().as_u16();
-    let body = serde_json::from_slice(response.body())
-        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {:?}", response.body()));
+    let body = serde_json::from_slice(response.body()).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: body is not JSON ({e}): {:?}",
+            response.body()
+        )
+    });
     (status, body)
 }
