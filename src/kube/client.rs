@@ -276,13 +276,8 @@ impl Client {
         let mut tls_error = None;
         while let Some(e) = source {
             messages.push(e.to_string());
-            if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            if let Some(r) = rustls_error(e) {
                 tls_error = Some(r.to_string());
-            }
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    tls_error = Some(r.to_string());
-                }
             }
             source = e.source();
         }
@@ -341,6 +336,16 @@ fn build_http(
     Ok(HyperClient::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .build(connector))
+}
+
+/// The rustls error inside an error chain. hyper-util wraps the TLS error in an
+/// `io::Error` inside another `io::Error`, and `io::Error::source()` skips the error it
+/// wraps, so nested `io::Error`s are unwrapped by hand.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    rustls_error(e.downcast_ref::<std::io::Error>()?.get_ref()?)
 }
 
 /// Reads a body whole, failing past `limit` bytes.

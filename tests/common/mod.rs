@@ -159,11 +159,12 @@ pub async fn tls_mock(leaf: &Leaf, client_ca: Option<&Pki>) -> TlsMock {
     }
 }
 
-/// The CN of a DER certificate, found by its OID (2.5.4.3) followed by a string.
+/// The subject CN of a DER certificate: the last CN (2.5.4.3) in it, since the
+/// subject comes after the issuer.
 fn common_name(der: &[u8]) -> String {
     let oid = [0x06, 0x03, 0x55, 0x04, 0x03];
     der.windows(oid.len())
-        .position(|w| w == oid)
+        .rposition(|w| w == oid)
         .and_then(|i| {
             let len = *der.get(i + 6)? as usize;
             der.get(i + 7..i + 7 + len)
