@@ -211,7 +211,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, KubeconfigError> {
             }
         };
         let file = parse(path, &text)?;
-        merged.add(path, file);
+        merged.add(path, file)?;
     }
     if merged.files.is_empty() {
         return Err(KubeconfigError::NoFile {
@@ -241,7 +241,47 @@ fn first_line(message: &str) -> String {
 }
 
 impl Merged {
-    fn add(&mut self, path: &Path, file: File) {
+    fn add(&mut self, path: &Path, file: File) -> Result<(), KubeconfigError> {
+        // kubectl rejects a file that names two entries alike; its message prints the
+        // entries (tokens included), so ours names only the kind and the name.
+        let duplicate = |kind: &str, names: &mut Vec<String>| {
+            names.sort();
+            match names.windows(2).find(|w| w[0] == w[1]) {
+                Some(w) => Err(KubeconfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "duplicate {kind} {:?}: a name may appear once in a file",
+                        w[0]
+                    ),
+                }),
+                None => Ok(()),
+            }
+        };
+        let names = |list: Option<Vec<String>>| list.unwrap_or_default();
+        duplicate(
+            "cluster",
+            &mut names(
+                file.clusters
+                    .as_ref()
+                    .map(|l| l.iter().map(|c| c.name.clone()).collect()),
+            ),
+        )?;
+        duplicate(
+            "user",
+            &mut names(
+                file.users
+                    .as_ref()
+                    .map(|l| l.iter().map(|u| u.name.clone()).collect()),
+            ),
+        )?;
+        duplicate(
+            "context",
+            &mut names(
+                file.contexts
+                    .as_ref()
+                    .map(|l| l.iter().map(|c| c.name.clone()).collect()),
+            ),
+        )?;
         self.files.push(path.to_path_buf());
         for c in file.clusters.unwrap_or_default() {
             self.clusters
@@ -261,6 +301,7 @@ impl Merged {
         if self.current_context.is_none() {
             self.current_context = file.current_context.filter(|c| !c.is_empty());
         }
+        Ok(())
     }
 
     /// Resolves one context (`context`, else `current-context`) into a connection.
@@ -395,15 +436,35 @@ impl Merged {
                 &user_file,
                 &user_entry,
                 "auth-provider",
-                "auth-provider plugins were removed from client-go (Kubernetes 1.26); use the \
-                 exec credential plugin that replaced it (gke-gcloud-auth-plugin for GKE, \
-                 kubelogin for AKS, `aws eks get-token` for EKS)"
+                "auth-provider plugins are not supported (client-go removed the gcp and azure \
+                 ones in Kubernetes 1.26); use the exec credential plugin that replaces it \
+                 (gke-gcloud-auth-plugin for GKE, kubelogin for AKS, `aws eks get-token` for \
+                 EKS, kubelogin/oidc-login for OIDC)"
                     .into(),
             ));
         }
 
-        let auth = if let Some(exec) = &user.exec {
-            AuthConfig::Exec(self.exec_config(&user_file, &user_entry, exec, cluster, &server)?)
+        let has_token = user.token.as_deref().is_some_and(|t| !t.is_empty())
+            || user.token_file.as_deref().is_some_and(|t| !t.is_empty());
+        let has_basic = user.username.as_deref().is_some_and(|u| !u.is_empty())
+            || user.password.as_deref().is_some_and(|p| !p.is_empty());
+        if has_token && has_basic {
+            // client-go: "more than one authentication method found".
+            return Err(field_error(
+                &user_file,
+                &user_entry,
+                "token",
+                "cannot be combined with username/password: keep one authentication method".into(),
+            ));
+        }
+        // client-go runs an exec plugin only when the user has no other credential.
+        let exec = user
+            .exec
+            .as_ref()
+            .filter(|_| !has_token && !has_basic && identity.is_none());
+        let auth = if let Some(exec) = exec {
+            let ca = ca_pem.as_deref();
+            AuthConfig::Exec(self.exec_config(&user_file, &user_entry, exec, cluster, ca)?)
         } else if let Some(token_file) = user.token_file.as_deref().filter(|t| !t.is_empty()) {
             // tokenFile wins over token, as in client-go's rest.Config.
             AuthConfig::TokenFile(resolve_path(&user_file, token_file))
@@ -442,7 +503,7 @@ impl Merged {
         entry: &str,
         exec: &Exec,
         cluster: &Cluster,
-        server: &ServerUrl,
+        ca_pem: Option<&[u8]>,
     ) -> Result<ExecConfig, KubeconfigError> {
         let field = |field: &'static str, message: String| KubeconfigError::Field {
             file: file.to_path_buf(),
@@ -497,15 +558,18 @@ impl Merged {
         };
         let provide_cluster_info = exec.provide_cluster_info.unwrap_or(false);
         let cluster_info = provide_cluster_info.then(|| {
-            let mut info = serde_json::json!({ "server": server.as_str() });
+            // As kubectl does: the server as written, the CA (file or data) as base64.
+            let mut info =
+                serde_json::json!({ "server": cluster.server.clone().unwrap_or_default() });
             if let Some(name) = &cluster.tls_server_name {
                 info["tls-server-name"] = name.clone().into();
             }
             if cluster.insecure_skip_tls_verify == Some(true) {
                 info["insecure-skip-tls-verify"] = true.into();
             }
-            if let Some(ca) = &cluster.certificate_authority_data {
-                info["certificate-authority-data"] = ca.clone().into();
+            if let Some(ca) = ca_pem {
+                info["certificate-authority-data"] =
+                    base64::engine::general_purpose::STANDARD.encode(ca).into();
             }
             if let Some(proxy) = &cluster.proxy_url {
                 info["proxy-url"] = proxy.clone().into();
@@ -539,14 +603,24 @@ impl Merged {
     }
 }
 
-/// `x-data` (base64) wins over `x` (a path, relative to the kubeconfig's directory), as in
-/// client-go's `dataFromSliceOrFile`.
+/// `x-data` (base64) or `x` (a path, relative to the kubeconfig's directory); both at
+/// once is an error, as kubectl's validation says.
 fn data_or_file(
     file: &Path,
     entry: &str,
     (data_field, data): (&'static str, &Option<String>),
     (path_field, path): (&'static str, &Option<String>),
 ) -> Result<Option<Vec<u8>>, KubeconfigError> {
+    if data.as_deref().is_some_and(|d| !d.is_empty())
+        && path.as_deref().is_some_and(|p| !p.is_empty())
+    {
+        return Err(KubeconfigError::Field {
+            file: file.to_path_buf(),
+            entry: entry.to_string(),
+            field: data_field,
+            message: format!("cannot be combined with `{path_field}`: keep one of them"),
+        });
+    }
     if let Some(data) = data.as_deref().filter(|d| !d.is_empty()) {
         let compact: String = data.split_whitespace().collect();
         return base64::engine::general_purpose::STANDARD
