@@ -69,6 +69,10 @@ pub struct Settings {
     #[arg(long, env = "MAX_LOG_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024), global = true)]
     pub max_log_bytes: u64,
 
+    /// Most live streams (log streams and watches) open at once; beyond it, 503.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub max_streams: u32,
+
     /// Log line format (`RUST_LOG` sets the level, default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -46,7 +46,11 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         }
     };
     tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
-    let state = AppState::new(connection, namespace, limits);
+    let streams = state::StreamLimits {
+        max_streams: settings.max_streams as usize,
+        ..state::StreamLimits::default()
+    };
+    let state = AppState::with_streams(connection, namespace, limits, streams);
     sparktest_k8s::run(
         listener,
         state,

@@ -28,23 +28,69 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Limits of the live streams.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Concurrent streams (logs and watches); beyond it, 503.
+    pub max_streams: usize,
+    /// How often a waiting stream reads the job and its pods again.
+    pub poll: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            max_streams: 256,
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
 struct Inner {
     connection: Connection,
     namespace: Namespace,
     logs: LogLimits,
+    streams: StreamLimits,
+    stream_permits: Arc<tokio::sync::Semaphore>,
     health: crate::api::health::HealthCache,
 }
 
 impl AppState {
     pub fn new(connection: Connection, namespace: Namespace, logs: LogLimits) -> Self {
+        Self::with_streams(connection, namespace, logs, StreamLimits::default())
+    }
+
+    pub fn with_streams(
+        connection: Connection,
+        namespace: Namespace,
+        logs: LogLimits,
+        streams: StreamLimits,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 connection,
                 namespace,
                 logs,
+                streams,
+                stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
                 health: crate::api::health::HealthCache::default(),
             }),
         }
+    }
+
+    pub fn stream_limits(&self) -> StreamLimits {
+        self.inner.streams
+    }
+
+    /// A place for one more live stream, held for the stream's life; `None` when the
+    /// configured maximum is reached.
+    pub fn stream_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.stream_permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Live streams open now.
+    pub fn active_streams(&self) -> usize {
+        self.inner.streams.max_streams - self.inner.stream_permits.available_permits()
     }
 
     /// The client, or [`KubeError::NotConfigured`] naming what was tried.

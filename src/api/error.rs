@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 404: the job (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// 503: the configured maximum of concurrent live streams is reached.
+    #[error("too many live streams are open ({0}); try again later")]
+    TooManyStreams(usize),
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -44,8 +47,9 @@ impl From<InvalidName> for ApiError {
     }
 }
 
+/// The body of every error answer (and of `error` events on live streams).
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+pub struct ErrorBody<'a> {
     error_type: ErrorType,
     message: &'a str,
     timestamp: String,
@@ -66,6 +70,7 @@ impl ApiError {
             Self::Validation(_) => (StatusCode::BAD_REQUEST, ValidationError),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, NotFoundError),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ValidationError),
+            Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
             Self::Kube(e) => match e {
                 KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)
@@ -87,7 +92,7 @@ impl ApiError {
     }
 
     /// The message shown to callers: actionable, never a secret.
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             Self::Kube(KubeError::Api { code: 401, .. }) => {
                 "the apiserver rejected the service's credentials (401 Unauthorized): the token \
@@ -118,22 +123,30 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, error_type) = self.status();
+        let message = self.message();
+        serde_json::to_value(ErrorBody {
+            error_type,
+            message: &message,
+            timestamp: crate::time::now_rfc3339(),
+            details: self.details(),
+        })
+        .unwrap_or_default()
+    }
+}
+
 impl Reply for ApiError {
     fn into_response(self) -> Response {
-        let (status, error_type) = self.status();
+        let (status, _) = self.status();
         if status.is_server_error() {
             tracing::warn!(error = %self, %status, "request failed");
         } else {
             tracing::debug!(error = %self, %status, "request rejected");
         }
-        let message = self.message();
-        let body = ErrorBody {
-            error_type,
-            message: &message,
-            timestamp: crate::time::now_rfc3339(),
-            details: self.details(),
-        };
-        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        warp::reply::with_status(warp::reply::json(&self.body()), status).into_response()
     }
 }
 

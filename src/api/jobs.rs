@@ -9,7 +9,7 @@ use warp::reply::Response;
 use super::error::{ApiError, InvalidInput, reply};
 use super::with_state;
 use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
-use crate::jobs::status::{JobState, Phase};
+use crate::jobs::status::{Phase, StatusView};
 use crate::jobs::{self, JobError};
 use crate::names::{JobName, RunId};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ impl From<LogsError> for ApiError {
 }
 
 /// A path segment parsed as `T`; anything else is a 400 naming the rule it broke.
-fn param<T>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone
+pub(crate) fn param<T>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone
 where
     T: std::str::FromStr<Err = crate::names::InvalidName> + Send + 'static,
 {
@@ -179,46 +179,17 @@ impl LogQuery {
 
 #[derive(Serialize)]
 struct StatusReply {
-    job_name: String,
-    status: Phase,
+    #[serde(flatten)]
+    view: StatusView,
     timestamp: String,
-    namespace: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    active: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ready: Option<i32>,
-    succeeded: i32,
-    failed: i32,
-    start_time: Option<String>,
-    completion_time: Option<String>,
 }
 
 async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
     let client = state.client()?;
-    let ns = state.namespace();
-    let report = jobs::job_report(client, ns, &name).await?;
-    let s = &report.job.status;
-    let JobState {
-        phase,
-        reason,
-        message,
-    } = report.state;
+    let report = jobs::job_report(client, state.namespace(), &name).await?;
     Ok(warp::reply::json(&StatusReply {
-        job_name: name.to_string(),
-        status: phase,
+        view: StatusView::new(&report.job, report.state),
         timestamp: now_rfc3339(),
-        namespace: ns.to_string(),
-        reason,
-        message,
-        active: s.active.unwrap_or(0),
-        ready: s.ready,
-        succeeded: s.succeeded.unwrap_or(0),
-        failed: s.failed.unwrap_or(0),
-        start_time: s.start_time.clone(),
-        completion_time: s.completion_time.clone(),
     }))
 }
 

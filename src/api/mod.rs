@@ -4,6 +4,7 @@
 pub mod error;
 pub mod health;
 pub mod jobs;
+pub mod stream;
 
 use std::convert::Infallible;
 
@@ -22,7 +23,15 @@ pub fn routes(
         .unify()
         .or(jobs::test_run_logs_route(state.clone()))
         .unify()
-        .or(jobs::delete_route(state))
+        .or(jobs::delete_route(state.clone()))
+        .unify()
+        .or(stream::job_log_stream_route(state.clone()))
+        .unify()
+        .or(stream::test_run_log_stream_route(state.clone()))
+        .unify()
+        .or(stream::watch_route(state.clone()))
+        .unify()
+        .or(stream::events_route(state))
         .unify()
         .recover(error::recover)
         .unify()

@@ -1,9 +1,11 @@
 //! SparkTest's operations on Jobs, over the Kubernetes client: read a Job and its pods,
 //! derive its status, read its logs the way kubectl does, delete it with its pods.
 
+pub mod events;
 pub mod logs;
 pub mod pods;
 pub mod status;
+pub mod stream;
 
 use http::Method;
 use serde::de::IgnoredAny;

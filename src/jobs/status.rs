@@ -5,6 +5,44 @@ use serde::Serialize;
 
 use crate::kube::resources::{Job, Pod};
 
+/// A Job's status as the API reports it (the endpoints add their `timestamp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusView {
+    pub job_name: String,
+    pub status: Phase,
+    pub namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub active: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<i32>,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub start_time: Option<String>,
+    pub completion_time: Option<String>,
+}
+
+impl StatusView {
+    pub fn new(job: &Job, state: JobState) -> Self {
+        let s = &job.status;
+        Self {
+            job_name: job.metadata.name.clone(),
+            status: state.phase,
+            namespace: job.metadata.namespace.clone().unwrap_or_default(),
+            reason: state.reason,
+            message: state.message,
+            active: s.active.unwrap_or(0),
+            ready: s.ready,
+            succeeded: s.succeeded.unwrap_or(0),
+            failed: s.failed.unwrap_or(0),
+            start_time: s.start_time.clone(),
+            completion_time: s.completion_time.clone(),
+        }
+    }
+}
+
 /// SparkTest's view of a Job. The documented three are `running`, `completed` and
 /// `failed`; the others say why a job is not running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -216,7 +254,13 @@ mod tests {
     fn status_mapping_table() {
         let cond = |t: &str, reason: &str| json!({"type": t, "status": "True", "reason": reason});
         #[allow(clippy::type_complexity)]
-        let cases: Vec<(&str, serde_json::Value, Option<Vec<Pod>>, Phase, Option<&str>)> = vec![
+        let cases: Vec<(
+            &str,
+            serde_json::Value,
+            Option<Vec<Pod>>,
+            Phase,
+            Option<&str>,
+        )> = vec![
             (
                 "complete",
                 json!({"status": {"conditions": [cond("Complete", "")], "succeeded": 1}}),

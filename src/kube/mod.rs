@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec;
 pub mod resources;
 pub mod tls;
+pub mod watch;
 
 pub use client::{Client, ClientOptions};
 pub use error::KubeError;

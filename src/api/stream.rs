@@ -1,0 +1,291 @@
+//! The live endpoints: log streams and status watches as Server-Sent Events by default,
+//! WebSocket when the request upgrades; and a job's Kubernetes Events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use warp::Filter;
+use warp::filters::ws::{Message, WebSocket, Ws};
+use warp::reply::{Reply, Response};
+
+use super::error::{ApiError, reply};
+use super::jobs::param;
+use super::with_state;
+use crate::jobs::stream::{FollowOptions, StreamEvent, follow_job, watch_job};
+use crate::jobs::{self, events::JobEvent};
+use crate::names::{JobName, RunId};
+use crate::state::AppState;
+use crate::time::now_rfc3339;
+
+/// Idle streams send a heartbeat this often, so proxies keep them open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Events buffered per stream; a slower client pauses reading from the apiserver.
+const BUFFER: usize = 32;
+
+/// `Some(ws)` when the request asks to upgrade to a WebSocket.
+fn upgrade() -> impl Filter<Extract = (Option<Ws>,), Error = Infallible> + Clone {
+    warp::ws().map(Some).or(warp::any().map(|| None)).unify()
+}
+
+/// `GET /api/k8s/jobs/{job_name}/logs/stream`
+pub fn job_log_stream_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path!("logs" / "stream"))
+        .and(warp::get())
+        .and(stream_query())
+        .and(upgrade())
+        .and(with_state(state))
+        .then(
+            |name, query, ws, state| async move { reply(log_stream(name, query, ws, state).await) },
+        )
+}
+
+/// `GET /api/test-runs/{run_id}/logs/stream`: the log stream of job `test-run-{run_id}`.
+pub fn test_run_log_stream_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "test-runs" / ..)
+        .and(param::<RunId>())
+        .and(warp::path!("logs" / "stream"))
+        .and(warp::get())
+        .and(stream_query())
+        .and(upgrade())
+        .and(with_state(state))
+        .then(|run_id: RunId, query, ws, state| async move {
+            reply(log_stream(run_id.job_name(), query, ws, state).await)
+        })
+}
+
+/// `GET /api/k8s/jobs/{job_name}/watch`
+pub fn watch_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path!("watch"))
+        .and(warp::get())
+        .and(upgrade())
+        .and(with_state(state))
+        .then(|name, ws, state| async move { reply(watch(name, ws, state).await) })
+}
+
+/// `GET /api/k8s/jobs/{job_name}/events`
+pub fn events_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path!("events"))
+        .and(warp::get())
+        .and(with_state(state))
+        .then(|name, state| async move { reply(events(name, state).await) })
+}
+
+/// The query of the log streams. `last_event_id` stands in for the `Last-Event-ID`
+/// header where a client cannot set it (a WebSocket from a browser).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    pub container: Option<String>,
+    pub tail: Option<u32>,
+    pub last_event_id: Option<String>,
+}
+
+fn stream_query() -> impl Filter<Extract = (StreamQuery,), Error = warp::Rejection> + Clone {
+    warp::query::<StreamQuery>()
+        .and(warp::header::optional::<String>("last-event-id"))
+        .map(|mut q: StreamQuery, header: Option<String>| {
+            if q.last_event_id.is_none() {
+                q.last_event_id = header;
+            }
+            q
+        })
+}
+
+async fn log_stream(
+    name: JobName,
+    query: StreamQuery,
+    ws: Option<Ws>,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    if let Some(c) = &query.container {
+        c.parse::<JobName>()
+            .map_err(|e| ApiError::Validation(format!("invalid container name: {}", e.rule)))?;
+    }
+    let after = match query.last_event_id {
+        // A Last-Event-ID is a kubelet timestamp this service sent as an event id.
+        Some(id) if crate::time::parse_rfc3339(&id).is_some() && id.len() <= 40 => Some(id),
+        Some(_) => {
+            return Err(ApiError::Validation(
+                "Last-Event-ID must be the id of a log event (an RFC 3339 timestamp)".into(),
+            ));
+        }
+        None => None,
+    };
+    let client = state.client()?.clone();
+    let permit = permit(&state)?;
+    let ns = state.namespace().clone();
+    // A missing job is a 404 answer, not a stream that fails.
+    jobs::get_job(&client, &ns, &name).await?;
+    let limits = state.log_limits();
+    let options = FollowOptions {
+        container: query.container,
+        after,
+        tail_lines: query.tail.unwrap_or(100).min(limits.max_lines),
+        poll: state.stream_limits().poll,
+    };
+    let (tx, rx) = mpsc::channel(BUFFER);
+    tokio::spawn(async move {
+        let _permit = permit;
+        follow_job(client, ns, name, options, tx).await;
+    });
+    Ok(respond(rx, ws))
+}
+
+async fn watch(name: JobName, ws: Option<Ws>, state: AppState) -> Result<Response, ApiError> {
+    let client = state.client()?.clone();
+    let permit = permit(&state)?;
+    let ns = state.namespace().clone();
+    jobs::get_job(&client, &ns, &name).await?;
+    let (tx, rx) = mpsc::channel(BUFFER);
+    tokio::spawn(async move {
+        let _permit = permit;
+        watch_job(client, ns, name, tx).await;
+    });
+    Ok(respond(rx, ws))
+}
+
+fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    state
+        .stream_permit()
+        .ok_or_else(|| ApiError::TooManyStreams(state.stream_limits().max_streams))
+}
+
+/// The JSON payload of an event: its fields, or for `error` the error body.
+fn payload(event: &StreamEvent) -> serde_json::Value {
+    match event {
+        StreamEvent::Failed(e) => {
+            let e: ApiError = match e {
+                jobs::JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                jobs::JobError::Kube(k) => ApiError::Kube(clone_kube(k)),
+            };
+            e.body()
+        }
+        other => serde_json::to_value(other).unwrap_or_default(),
+    }
+}
+
+/// KubeError is not Clone (it carries io errors' text only, but keeps the type
+/// honest); the mapping needs an owned one.
+fn clone_kube(e: &crate::kube::KubeError) -> crate::kube::KubeError {
+    use crate::kube::KubeError as K;
+    match e {
+        K::Api { code, status } => K::Api {
+            code: *code,
+            status: status.clone(),
+        },
+        K::Timeout(d) => K::Timeout(*d),
+        K::Connect { server, message } => K::Connect {
+            server: server.clone(),
+            message: message.clone(),
+        },
+        K::Tls { server, message } => K::Tls {
+            server: server.clone(),
+            message: message.clone(),
+        },
+        other => K::Decode(other.to_string()),
+    }
+}
+
+fn respond(rx: mpsc::Receiver<StreamEvent>, ws: Option<Ws>) -> Response {
+    match ws {
+        Some(ws) => ws
+            .on_upgrade(move |socket| forward_ws(rx, socket))
+            .into_response(),
+        None => sse(rx),
+    }
+}
+
+fn sse(rx: mpsc::Receiver<StreamEvent>) -> Response {
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let mut sse = warp::sse::Event::default()
+            .event(event.name())
+            .data(payload(&event).to_string());
+        if let Some(id) = event.id() {
+            sse = sse.id(id);
+        }
+        Some((Ok::<_, Infallible>(sse), rx))
+    });
+    let stream = warp::sse::keep_alive()
+        .interval(HEARTBEAT)
+        .text("heartbeat")
+        .stream(events);
+    let mut response = warp::sse::reply(stream).into_response();
+    // Proxies (nginx) must not buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", http::HeaderValue::from_static("no"));
+    response
+}
+
+/// Forwards events as JSON text messages (`{"type": "log", "id": ..., ...}`), pings
+/// every [`HEARTBEAT`], and stops when the client closes.
+async fn forward_ws(mut rx: mpsc::Receiver<StreamEvent>, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                let mut message = payload(&event);
+                if let Some(object) = message.as_object_mut() {
+                    object.insert("type".into(), event.name().into());
+                    if let Some(id) = event.id() {
+                        object.insert("id".into(), id.into());
+                    }
+                }
+                if sink.send(Message::text(message.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = incoming.next() => match incoming {
+                Some(Ok(m)) if !m.is_close() => {}
+                _ => return,
+            },
+            _ = heartbeat.tick() => {
+                if sink.send(Message::ping(Vec::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = sink.send(Message::close()).await;
+}
+
+#[derive(Serialize)]
+struct EventsReply {
+    job_name: String,
+    namespace: String,
+    events: Vec<JobEvent>,
+    timestamp: String,
+}
+
+async fn events(name: JobName, state: AppState) -> Result<impl Reply, ApiError> {
+    let client = state.client()?;
+    let ns = state.namespace();
+    let events = jobs::events::job_events(client, ns, &name).await?;
+    Ok(warp::reply::json(&EventsReply {
+        job_name: name.to_string(),
+        namespace: ns.to_string(),
+        events,
+        timestamp: now_rfc3339(),
+    }))
+}

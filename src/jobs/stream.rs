@@ -1,0 +1,518 @@
+//! Live views of a job: its logs followed across pods (retries included) and its status
+//! as it changes, sent as [`StreamEvent`]s into a bounded channel. A full channel
+//! (a slow client) pauses reading from the apiserver; a closed one (the client left)
+//! ends the task and drops the upstream request.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use http::Method;
+use http_body_util::BodyExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::status::{self, Phase, StatusView};
+use super::{JobError, get_job, job_pods};
+use crate::kube::resources::{Job, Pod, encode, jobs_path, pod_log_path, pods_path, query};
+use crate::kube::watch::{Event, Watcher};
+use crate::kube::{Client, KubeError};
+use crate::names::{JobName, Namespace};
+
+/// A log line longer than this is sent in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One event of a live stream. Its SSE event name is [`StreamEvent::name`].
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum StreamEvent {
+    /// A log line; `timestamp` (the kubelet's, nanoseconds) is the event id.
+    Log {
+        pod: String,
+        container: String,
+        timestamp: String,
+        line: String,
+    },
+    /// The stream moved to another pod (the Job controller started a new one).
+    Pod {
+        pod: String,
+        previous_pod: Option<String>,
+        message: String,
+    },
+    /// Nothing to stream yet, in the cluster's words.
+    Waiting {
+        pod: Option<String>,
+        reason: String,
+        message: Option<String>,
+    },
+    /// The job's status (on the watch: each change; on log streams: the last event).
+    Status(StatusView),
+    /// The stream cannot go on.
+    #[serde(skip)]
+    Failed(JobError),
+}
+
+impl StreamEvent {
+    /// The SSE event name (and the `type` of a WebSocket message).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Log { .. } => "log",
+            Self::Pod { .. } => "pod",
+            Self::Waiting { .. } => "waiting",
+            Self::Status(_) => "status",
+            Self::Failed(_) => "error",
+        }
+    }
+
+    /// The SSE event id: a log line's timestamp, for `Last-Event-ID`.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Log { timestamp, .. } => Some(timestamp),
+            _ => None,
+        }
+    }
+}
+
+/// How a log stream starts and how often it looks again while waiting.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub container: Option<String>,
+    /// Resume after this kubelet timestamp (`Last-Event-ID`): older lines are skipped.
+    pub after: Option<String>,
+    /// Lines of history sent first (`tailLines`), unless resuming.
+    pub tail_lines: u32,
+    /// How often the job and its pods are read again while nothing can be streamed.
+    pub poll: Duration,
+}
+
+/// Why streaming one pod's log stopped.
+enum PodLog {
+    /// The body ended (container finished, or the apiserver closed the follow).
+    Ended,
+    /// The pod cannot give logs yet (204, or 400 "waiting to start").
+    NotReady(String),
+    /// The client went away.
+    ClientGone,
+}
+
+/// Follows a job's logs until it reaches a terminal state or the client leaves. Pods are
+/// taken in creation order: each is streamed to its end, then the next (a retry)
+/// follows, announced by a `pod` event.
+pub async fn follow_job(
+    client: Client,
+    ns: Namespace,
+    name: JobName,
+    options: FollowOptions,
+    tx: mpsc::Sender<StreamEvent>,
+) {
+    let mut finished: HashSet<String> = HashSet::new();
+    let mut current: Option<String> = None;
+    let mut after = options.after.clone();
+    let mut waiting: Option<(Option<String>, String)> = None;
+    let mut first_pod = true;
+    loop {
+        let job = match get_job(&client, &ns, &name).await {
+            Ok(job) => job,
+            Err(e) => {
+                let _ = tx.send(StreamEvent::Failed(e)).await;
+                return;
+            }
+        };
+        let mut pods = match job_pods(&client, &ns, &job).await {
+            Ok(pods) => pods,
+            Err(e) => {
+                let _ = tx.send(StreamEvent::Failed(e.into())).await;
+                return;
+            }
+        };
+        pods.sort_by(|a, b| {
+            (&a.metadata.creation_timestamp, &a.metadata.name)
+                .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        });
+        // A pod whose log ended and that has finished is done.
+        if let Some(cur) = &current {
+            if pods
+                .iter()
+                .any(|p| &p.metadata.name == cur && pod_finished(p))
+            {
+                finished.insert(cur.clone());
+            }
+        }
+        let state = status::job_state(&job, Some(&pods));
+        let next = pods.iter().find(|p| !finished.contains(&p.metadata.name));
+        let Some(pod) = next else {
+            if state.phase.is_terminal() {
+                let _ = tx
+                    .send(StreamEvent::Status(StatusView::new(&job, state)))
+                    .await;
+                return;
+            }
+            let reason = state.reason.clone().unwrap_or_else(|| "NoPod".into());
+            if !send_waiting(&tx, &mut waiting, None, reason, state.message.clone()).await {
+                return;
+            }
+            if !pause(&tx, options.poll).await {
+                return;
+            }
+            continue;
+        };
+        if current.as_deref() != Some(&pod.metadata.name) {
+            let event = StreamEvent::Pod {
+                pod: pod.metadata.name.clone(),
+                previous_pod: current.clone(),
+                message: match &current {
+                    None => format!("streaming pod {}", pod.metadata.name),
+                    Some(prev) => format!(
+                        "pod {prev} finished; the Job controller started {}",
+                        pod.metadata.name
+                    ),
+                },
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+            current = Some(pod.metadata.name.clone());
+            waiting = None;
+        }
+        let container = options
+            .container
+            .clone()
+            .or_else(|| super::pods::default_container(pod).map(str::to_string))
+            .unwrap_or_default();
+        let tail = (first_pod && after.is_none()).then_some(options.tail_lines);
+        first_pod = false;
+        match stream_pod_log(&client, &ns, pod, &container, tail, &mut after, &tx).await {
+            Ok(PodLog::ClientGone) => return,
+            Ok(PodLog::Ended) => {}
+            Ok(PodLog::NotReady(message)) => {
+                let (reason, _) = status::pod_waiting_reason(pod);
+                let pod_name = Some(pod.metadata.name.clone());
+                if !send_waiting(&tx, &mut waiting, pod_name, reason, Some(message)).await {
+                    return;
+                }
+                if !pause(&tx, options.poll).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(StreamEvent::Failed(e.into())).await;
+                return;
+            }
+        }
+        // A follow that ended on a pod still running (the apiserver closed it) is
+        // resumed from the last timestamp; give the pod a moment to change phase.
+        if !pod_finished(pod) && !pause(&tx, options.poll / 4).await {
+            return;
+        }
+    }
+}
+
+fn pod_finished(pod: &Pod) -> bool {
+    matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+}
+
+/// Sends a `waiting` event unless the same reason was the last one sent. Returns false
+/// when the client is gone.
+async fn send_waiting(
+    tx: &mpsc::Sender<StreamEvent>,
+    last: &mut Option<(Option<String>, String)>,
+    pod: Option<String>,
+    reason: String,
+    message: Option<String>,
+) -> bool {
+    let key = (pod.clone(), reason.clone());
+    if last.as_ref() == Some(&key) {
+        return true;
+    }
+    *last = Some(key);
+    tx.send(StreamEvent::Waiting {
+        pod,
+        reason,
+        message,
+    })
+    .await
+    .is_ok()
+}
+
+/// Waits, unless the client leaves first. Returns false when the client is gone.
+async fn pause(tx: &mpsc::Sender<StreamEvent>, period: Duration) -> bool {
+    tokio::select! {
+        () = tx.closed() => false,
+        () = tokio::time::sleep(period) => true,
+    }
+}
+
+/// `2026-11-26T11:48:19.123456789Z` → `2026-11-26T11:48:19Z` (what `sinceTime` takes).
+fn whole_seconds(timestamp: &str) -> String {
+    match timestamp.split_once('.') {
+        Some((seconds, _)) => format!("{seconds}Z"),
+        None => timestamp.to_string(),
+    }
+}
+
+/// Follows one container's log, sending a `log` event per line. Lines at or before
+/// `after` are skipped (the kubelet writes fixed-width RFC 3339 nanosecond timestamps,
+/// so they compare as text); `after` advances with every line sent.
+async fn stream_pod_log(
+    client: &Client,
+    ns: &Namespace,
+    pod: &Pod,
+    container: &str,
+    tail: Option<u32>,
+    after: &mut Option<String>,
+    tx: &mpsc::Sender<StreamEvent>,
+) -> Result<PodLog, KubeError> {
+    let mut params = vec![
+        ("container", container.to_string()),
+        ("follow", "true".to_string()),
+        ("timestamps", "true".to_string()),
+    ];
+    if let Some(since) = after.as_deref() {
+        params.push(("sinceTime", whole_seconds(since)));
+    } else if let Some(tail) = tail {
+        params.push(("tailLines", tail.to_string()));
+    }
+    let path = format!(
+        "{}{}",
+        pod_log_path(ns.as_str(), &pod.metadata.name),
+        query(&params)
+    );
+    let response = tokio::select! {
+        () = tx.closed() => return Ok(PodLog::ClientGone),
+        r = client.send(Method::GET, &path, None) => r,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(KubeError::Api {
+            code: 400 | 404,
+            status,
+        }) => {
+            return Ok(PodLog::NotReady(
+                status
+                    .message
+                    .unwrap_or_else(|| "the pod cannot give logs yet".into()),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if response.status() == http::StatusCode::NO_CONTENT {
+        let (reason, message) = status::pod_waiting_reason(pod);
+        return Ok(PodLog::NotReady(message.unwrap_or(reason)));
+    }
+    let mut body = response.into_body();
+    let mut line = BytesMut::new();
+    loop {
+        let frame = tokio::select! {
+            () = tx.closed() => return Ok(PodLog::ClientGone),
+            frame = body.frame() => frame,
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| KubeError::Decode(format!("reading the log: {e}")))?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        while data.has_remaining() {
+            let chunk = data.chunk();
+            let newline = chunk.iter().position(|b| *b == b'\n');
+            let take = newline.map_or(chunk.len(), |i| i + 1);
+            line.extend_from_slice(&chunk[..take]);
+            data.advance(take);
+            if newline.is_some() || line.len() >= MAX_LINE {
+                let complete = line.split();
+                if !send_line(&pod.metadata.name, container, &complete, after, tx).await {
+                    return Ok(PodLog::ClientGone);
+                }
+            }
+        }
+    }
+    if !line.is_empty() && !send_line(&pod.metadata.name, container, &line, after, tx).await {
+        return Ok(PodLog::ClientGone);
+    }
+    Ok(PodLog::Ended)
+}
+
+/// Sends one `TIMESTAMP line` as a `log` event unless it is not newer than `after`.
+async fn send_line(
+    pod: &str,
+    container: &str,
+    raw: &[u8],
+    after: &mut Option<String>,
+    tx: &mpsc::Sender<StreamEvent>,
+) -> bool {
+    let text = String::from_utf8_lossy(raw);
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    let (timestamp, line) = text.split_once(' ').unwrap_or((text, ""));
+    if after.as_deref().is_some_and(|a| timestamp <= a) {
+        return true;
+    }
+    *after = Some(timestamp.to_string());
+    tx.send(StreamEvent::Log {
+        pod: pod.to_string(),
+        container: container.to_string(),
+        timestamp: timestamp.to_string(),
+        line: line.to_string(),
+    })
+    .await
+    .is_ok()
+}
+
+/// Watches one Job (a watch with `fieldSelector=metadata.name=NAME`) and its pods (by
+/// the Job's selector), sending a `status` event whenever the derived status changes;
+/// ends after a terminal status or when the Job is deleted.
+pub async fn watch_job(
+    client: Client,
+    ns: Namespace,
+    name: JobName,
+    tx: mpsc::Sender<StreamEvent>,
+) {
+    let selector = format!("fieldSelector={}", encode(&format!("metadata.name={name}")));
+    let mut jobs: Watcher<Job> = Watcher::new(client.clone(), &jobs_path(ns.as_str()), &selector);
+    let mut pod_watch: Option<Watcher<Pod>> = None;
+    let mut job: Option<Job> = None;
+    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut last_sent: Option<StatusView> = None;
+    let mut failures = 0u32;
+    loop {
+        let step = tokio::select! {
+            () = tx.closed() => return,
+            e = jobs.next() => e.map(Change::Job),
+            e = next_pod(&mut pod_watch) => e.map(Change::Pod),
+        };
+        let change = match step {
+            Ok(change) => {
+                failures = 0;
+                change
+            }
+            Err(e) => {
+                // Forbidden (no `watch` verb) and the like are final; a network blip is
+                // retried with backoff.
+                if matches!(e.code(), Some(400..=499)) || failures >= 5 {
+                    let _ = tx.send(StreamEvent::Failed(JobError::Kube(e))).await;
+                    return;
+                }
+                failures += 1;
+                if !pause(&tx, Duration::from_millis(200 << failures)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        match change {
+            Change::Job(Event::Restarted(list)) => match list.into_iter().next() {
+                Some(j) => job = Some(j),
+                None => {
+                    let e = JobError::NotFound {
+                        name: name.to_string(),
+                        namespace: ns.to_string(),
+                    };
+                    let _ = tx.send(StreamEvent::Failed(e)).await;
+                    return;
+                }
+            },
+            Change::Job(Event::Applied(j)) => job = Some(j),
+            Change::Job(Event::Deleted(j)) => {
+                let mut view = StatusView::new(&j, status::job_state(&j, None));
+                if !view.status.is_terminal() {
+                    view.status = Phase::Terminating;
+                    view.reason = Some("Deleted".into());
+                }
+                let _ = tx.send(StreamEvent::Status(view)).await;
+                return;
+            }
+            Change::Pod(Event::Restarted(list)) => {
+                pods = list
+                    .into_iter()
+                    .map(|p| (p.metadata.name.clone(), p))
+                    .collect();
+            }
+            Change::Pod(Event::Applied(p)) => {
+                pods.insert(p.metadata.name.clone(), p);
+            }
+            Change::Pod(Event::Deleted(p)) => {
+                pods.remove(&p.metadata.name);
+            }
+        }
+        let Some(current) = &job else { continue };
+        if pod_watch.is_none() {
+            let selector = current
+                .spec
+                .selector
+                .as_ref()
+                .and_then(crate::kube::resources::LabelSelector::to_query)
+                .map(|s| format!("labelSelector={}", encode(&s)))
+                .unwrap_or_default();
+            pod_watch = Some(Watcher::new(
+                client.clone(),
+                &pods_path(ns.as_str()),
+                &selector,
+            ));
+        }
+        let pod_list: Vec<Pod> = pods.values().cloned().collect();
+        let view = StatusView::new(current, status::job_state(current, Some(&pod_list)));
+        if last_sent.as_ref() != Some(&view) {
+            let terminal = view.status.is_terminal();
+            if tx.send(StreamEvent::Status(view.clone())).await.is_err() {
+                return;
+            }
+            last_sent = Some(view);
+            if terminal {
+                return;
+            }
+        }
+    }
+}
+
+enum Change {
+    Job(Event<Job>),
+    Pod(Event<Pod>),
+}
+
+async fn next_pod(watch: &mut Option<Watcher<Pod>>) -> Result<Event<Pod>, KubeError> {
+    match watch {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads a job's pods once more for the handler's first answer.
+pub async fn pods_of(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<Pod>, KubeError> {
+    job_pods(client, ns, job).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_time_takes_whole_seconds() {
+        assert_eq!(
+            whole_seconds("2026-11-26T11:48:19.123456789Z"),
+            "2026-11-26T11:48:19Z"
+        );
+        assert_eq!(
+            whole_seconds("2026-11-26T11:48:19Z"),
+            "2026-11-26T11:48:19Z"
+        );
+    }
+
+    #[tokio::test]
+    async fn lines_not_newer_than_the_resume_point_are_skipped() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut after = Some("2026-11-26T11:48:20.000000000Z".to_string());
+        for line in [
+            "2026-11-26T11:48:19.000000000Z old\n",
+            "2026-11-26T11:48:20.000000000Z seen\n",
+            "2026-11-26T11:48:21.000000000Z new\n",
+        ] {
+            assert!(send_line("p", "main", line.as_bytes(), &mut after, &tx).await);
+        }
+        drop(tx);
+        let mut lines = Vec::new();
+        while let Some(StreamEvent::Log { line, .. }) = rx.recv().await {
+            lines.push(line);
+        }
+        assert_eq!(lines, ["new"]);
+        assert_eq!(after.as_deref(), Some("2026-11-26T11:48:21.000000000Z"));
+    }
+}
