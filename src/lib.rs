@@ -48,11 +48,13 @@ pub async fn run(
     grace: Duration,
 ) {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let draining = state.clone();
     let server = warp::serve(api::routes(state))
         .incoming(listener)
         .graceful(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, draining in-flight requests");
+            draining.begin_shutdown();
             let _ = signalled_tx.send(());
         })
         .run();

@@ -53,6 +53,8 @@ struct Inner {
     streams: StreamLimits,
     stream_permits: Arc<tokio::sync::Semaphore>,
     health: crate::api::health::HealthCache,
+    /// Flips to true when the server starts draining: live streams end at once.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -74,7 +76,22 @@ impl AppState {
                 streams,
                 stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
                 health: crate::api::health::HealthCache::default(),
+                shutdown: tokio::sync::watch::Sender::new(false),
             }),
+        }
+    }
+
+    /// Ends every live stream (called when the server starts draining): streams never
+    /// finish on their own, so a drain would otherwise wait for the whole grace period.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Completes when the server starts draining.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
         }
     }
 

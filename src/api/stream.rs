@@ -141,9 +141,13 @@ async fn log_stream(
         poll: state.stream_limits().poll,
     };
     let (tx, rx) = mpsc::channel(BUFFER);
+    let shutdown = state.shutting_down();
     tokio::spawn(async move {
         let _permit = permit;
-        follow_job(client, ns, name, options, tx).await;
+        tokio::select! {
+            () = follow_job(client, ns, name, options, tx) => {}
+            () = shutdown => {}
+        }
     });
     Ok(respond(rx, ws))
 }
@@ -154,9 +158,13 @@ async fn watch(name: JobName, ws: Option<Ws>, state: AppState) -> Result<Respons
     let ns = state.namespace().clone();
     jobs::get_job(&client, &ns, &name).await?;
     let (tx, rx) = mpsc::channel(BUFFER);
+    let shutdown = state.shutting_down();
     tokio::spawn(async move {
         let _permit = permit;
-        watch_job(client, ns, name, tx).await;
+        tokio::select! {
+            () = watch_job(client, ns, name, tx) => {}
+            () = shutdown => {}
+        }
     });
     Ok(respond(rx, ws))
 }
