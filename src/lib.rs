@@ -12,10 +12,12 @@
 //!   - [`kube::client`]: pooled HTTPS, timeouts, retries, Status errors.
 //!   - [`kube::tls`]: rustls configuration (ring provider).
 //!   - [`kube::auth`], [`kube::exec`]: outbound credentials and exec plugins.
+//!   - [`kube::watch`]: list-then-watch with bookmarks, reconnects and re-lists.
 //!   - [`kube::resources`]: the objects and paths used.
 //!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
-//! - [`jobs`]: job status, pod choice and logs, deletion.
-//! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping.
+//! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events.
+//! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
+//!   [`api::stream`] serves the live endpoints (SSE or WebSocket).
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse.
 //! - [`state`]: what handlers share.
