@@ -162,6 +162,16 @@ pub fn job_state(job: &Job, pods: Option<&[Pod]>) -> JobState {
         );
     }
     let active = job.status.active.unwrap_or(0);
+    // A pod just finished and the controller has not counted it yet: the job is still
+    // running its course (about to complete, fail, or start a retry), not pending.
+    if job
+        .status
+        .uncounted_terminated_pods
+        .as_ref()
+        .is_some_and(|u| !u.succeeded.is_empty() || !u.failed.is_empty())
+    {
+        return JobState::new(Phase::Running);
+    }
     if active == 0 {
         let message = if job.status.start_time.is_none() {
             "the Job controller has not started a pod yet"
@@ -395,6 +405,14 @@ mod tests {
                 None,
                 Phase::Pending,
                 Some("NoActivePod"),
+            ),
+            (
+                "finished pod not counted yet",
+                json!({"status": {"startTime": "2026-01-01T00:00:00Z",
+                    "uncountedTerminatedPods": {"succeeded": ["6b8f"]}}}),
+                None,
+                Phase::Running,
+                None,
             ),
         ];
         for (name, j, pods, phase, reason) in cases {

@@ -301,6 +301,7 @@ async fn stream_pod_log(
     }
     let mut body = response.into_body();
     let mut line = BytesMut::new();
+    let mut piece = Piece::default();
     loop {
         let frame = tokio::select! {
             () = tx.closed() => return Ok(PodLog::ClientGone),
@@ -317,86 +318,138 @@ async fn stream_pod_log(
             let take = newline.map_or(chunk.len(), |i| i + 1);
             line.extend_from_slice(&chunk[..take]);
             data.advance(take);
-            if newline.is_some() || line.len() >= MAX_LINE {
-                let complete = line.split();
-                if !send_line(&pod.metadata.name, container, &complete, after, tx).await {
+            let part = if newline.is_some() {
+                Some((line.split(), true))
+            } else if line.len() >= MAX_LINE {
+                // Cut on a character boundary; the rest starts the next piece.
+                let cut = match std::str::from_utf8(&line) {
+                    Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => e.valid_up_to(),
+                    _ => line.len(),
+                };
+                Some((line.split_to(cut), false))
+            } else {
+                None
+            };
+            if let Some((bytes, ends_line)) = part {
+                let sent = piece
+                    .send(&pod.metadata.name, container, &bytes, ends_line, after, tx)
+                    .await;
+                if !sent {
                     return Ok(PodLog::ClientGone);
                 }
             }
         }
     }
-    if !line.is_empty() && !send_line(&pod.metadata.name, container, &line, after, tx).await {
+    if !line.is_empty()
+        && !piece
+            .send(&pod.metadata.name, container, &line, true, after, tx)
+            .await
+    {
         return Ok(PodLog::ClientGone);
     }
     Ok(PodLog::Ended)
 }
 
-/// Sends one `TIMESTAMP line` as a `log` event unless it is not newer than `after`.
-async fn send_line(
-    pod: &str,
-    container: &str,
-    raw: &[u8],
-    after: &mut Option<String>,
-    tx: &mpsc::Sender<StreamEvent>,
-) -> bool {
-    let text = String::from_utf8_lossy(raw);
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    let (timestamp, line) = text.split_once(' ').unwrap_or((text, ""));
-    if after.as_deref().is_some_and(|a| timestamp <= a) {
-        return true;
+/// Where the stream is within a log line sent in pieces (a line longer than
+/// [`MAX_LINE`]): the later pieces carry the first piece's timestamp, and are skipped
+/// with it when the line is older than the resume point.
+#[derive(Debug, Default)]
+enum Piece {
+    /// At the start of a line.
+    #[default]
+    LineStart,
+    /// Inside a line being sent, with its timestamp.
+    Sending(String),
+    /// Inside a line being skipped.
+    Skipping,
+}
+
+impl Piece {
+    /// Sends one piece as a `log` event. At a line start the piece begins with the
+    /// kubelet timestamp, and the line is skipped unless it is newer than `after`
+    /// (fixed-width RFC 3339 nanosecond timestamps compare as text); `after` then
+    /// advances. Returns false when the client is gone.
+    async fn send(
+        &mut self,
+        pod: &str,
+        container: &str,
+        raw: &[u8],
+        ends_line: bool,
+        after: &mut Option<String>,
+        tx: &mpsc::Sender<StreamEvent>,
+    ) -> bool {
+        let text = String::from_utf8_lossy(raw);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let (timestamp, line) = match std::mem::take(self) {
+            Piece::Skipping => {
+                if !ends_line {
+                    *self = Piece::Skipping;
+                }
+                return true;
+            }
+            Piece::Sending(timestamp) => (timestamp, text),
+            Piece::LineStart => {
+                let (timestamp, line) = text.split_once(' ').unwrap_or((text, ""));
+                if after.as_deref().is_some_and(|a| timestamp <= a) {
+                    if !ends_line {
+                        *self = Piece::Skipping;
+                    }
+                    return true;
+                }
+                *after = Some(timestamp.to_string());
+                (timestamp.to_string(), line)
+            }
+        };
+        if !ends_line {
+            *self = Piece::Sending(timestamp.clone());
+        }
+        tx.send(StreamEvent::Log {
+            pod: pod.to_string(),
+            container: container.to_string(),
+            timestamp,
+            line: line.to_string(),
+        })
+        .await
+        .is_ok()
     }
-    *after = Some(timestamp.to_string());
-    tx.send(StreamEvent::Log {
-        pod: pod.to_string(),
-        container: container.to_string(),
-        timestamp: timestamp.to_string(),
-        line: line.to_string(),
-    })
-    .await
-    .is_ok()
 }
 
 /// Watches one Job (a watch with `fieldSelector=metadata.name=NAME`) and its pods (by
 /// the Job's selector), sending a `status` event whenever the derived status changes;
 /// ends after a terminal status or when the Job is deleted.
+///
+/// Each watcher runs in its own task feeding one channel, so an event of one never
+/// cancels a request of the other in flight; both tasks end with this function.
 pub async fn watch_job(
     client: Client,
     ns: Namespace,
     name: JobName,
     tx: mpsc::Sender<StreamEvent>,
 ) {
+    let (changes_tx, mut changes) = mpsc::channel::<Result<Change, KubeError>>(16);
     let selector = format!("fieldSelector={}", encode(&format!("metadata.name={name}")));
-    let mut jobs: Watcher<Job> = Watcher::new(client.clone(), &jobs_path(ns.as_str()), &selector);
-    let mut pod_watch: Option<Watcher<Pod>> = None;
+    let jobs: Watcher<Job> = Watcher::new(client.clone(), &jobs_path(ns.as_str()), &selector);
+    let mut tasks = Tasks(vec![tokio::spawn(run_watcher(
+        jobs,
+        changes_tx.clone(),
+        Change::Job,
+    ))]);
     let mut job: Option<Job> = None;
     let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
     let mut last_sent: Option<StatusView> = None;
-    let mut failures = 0u32;
     loop {
         let step = tokio::select! {
             () = tx.closed() => return,
-            e = jobs.next() => e.map(Change::Job),
-            e = next_pod(&mut pod_watch) => e.map(Change::Pod),
+            step = changes.recv() => step,
         };
         let change = match step {
-            Ok(change) => {
-                failures = 0;
-                change
+            Some(Ok(change)) => change,
+            Some(Err(e)) => {
+                let _ = tx.send(StreamEvent::Failed(JobError::Kube(e))).await;
+                return;
             }
-            Err(e) => {
-                // Forbidden (no `watch` verb) and the like are final; a network blip is
-                // retried with backoff.
-                if matches!(e.code(), Some(400..=499)) || failures >= 5 {
-                    let _ = tx.send(StreamEvent::Failed(JobError::Kube(e))).await;
-                    return;
-                }
-                failures += 1;
-                if !pause(&tx, Duration::from_millis(200 << failures)).await {
-                    return;
-                }
-                continue;
-            }
+            None => return,
         };
         match change {
             Change::Job(Event::Restarted(list)) => match list.into_iter().next() {
@@ -434,7 +487,8 @@ pub async fn watch_job(
             }
         }
         let Some(current) = &job else { continue };
-        if pod_watch.is_none() {
+        if tasks.0.len() == 1 {
+            // The Job is known: watch its pods too, by its own selector.
             let selector = current
                 .spec
                 .selector
@@ -442,11 +496,13 @@ pub async fn watch_job(
                 .and_then(crate::kube::resources::LabelSelector::to_query)
                 .map(|s| format!("labelSelector={}", encode(&s)))
                 .unwrap_or_default();
-            pod_watch = Some(Watcher::new(
-                client.clone(),
-                &pods_path(ns.as_str()),
-                &selector,
-            ));
+            let pod_watcher: Watcher<Pod> =
+                Watcher::new(client.clone(), &pods_path(ns.as_str()), &selector);
+            tasks.0.push(tokio::spawn(run_watcher(
+                pod_watcher,
+                changes_tx.clone(),
+                Change::Pod,
+            )));
         }
         let pod_list: Vec<Pod> = pods.values().cloned().collect();
         let view = StatusView::new(current, status::job_state(current, Some(&pod_list)));
@@ -468,16 +524,43 @@ enum Change {
     Pod(Event<Pod>),
 }
 
-async fn next_pod(watch: &mut Option<Watcher<Pod>>) -> Result<Event<Pod>, KubeError> {
-    match watch {
-        Some(w) => w.next().await,
-        None => std::future::pending().await,
+/// Tasks aborted when dropped: a watcher's upstream request ends with its stream.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
-/// Reads a job's pods once more for the handler's first answer.
-pub async fn pods_of(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<Pod>, KubeError> {
-    job_pods(client, ns, job).await
+/// Runs one watcher, passing its events on. Network blips are retried with backoff;
+/// an answer such as 403 (no `watch` verb) is final and passed on as the error.
+async fn run_watcher<T: serde::de::DeserializeOwned>(
+    mut watcher: Watcher<T>,
+    out: mpsc::Sender<Result<Change, KubeError>>,
+    wrap: fn(Event<T>) -> Change,
+) {
+    let mut failures = 0u32;
+    loop {
+        match watcher.next().await {
+            Ok(event) => {
+                failures = 0;
+                if out.send(Ok(wrap(event))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if matches!(e.code(), Some(400..=499)) || failures >= 5 {
+                    let _ = out.send(Err(e)).await;
+                    return;
+                }
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(200 << failures)).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -500,19 +583,30 @@ mod tests {
     async fn lines_not_newer_than_the_resume_point_are_skipped() {
         let (tx, mut rx) = mpsc::channel(8);
         let mut after = Some("2026-11-26T11:48:20.000000000Z".to_string());
-        for line in [
-            "2026-11-26T11:48:19.000000000Z old\n",
-            "2026-11-26T11:48:20.000000000Z seen\n",
-            "2026-11-26T11:48:21.000000000Z new\n",
+        let mut piece = Piece::default();
+        for (part, ends_line) in [
+            ("2026-11-26T11:48:19.000000000Z old\n", true),
+            ("2026-11-26T11:48:20.000000000Z seen, in two ", false),
+            ("pieces\n", true),
+            ("2026-11-26T11:48:21.000000000Z new, in two ", false),
+            ("pieces\n", true),
         ] {
-            assert!(send_line("p", "main", line.as_bytes(), &mut after, &tx).await);
+            let sent = piece.send("p", "main", part.as_bytes(), ends_line, &mut after, &tx);
+            assert!(sent.await);
         }
         drop(tx);
         let mut lines = Vec::new();
-        while let Some(StreamEvent::Log { line, .. }) = rx.recv().await {
-            lines.push(line);
+        while let Some(StreamEvent::Log {
+            line, timestamp, ..
+        }) = rx.recv().await
+        {
+            lines.push((timestamp, line));
         }
-        assert_eq!(lines, ["new"]);
+        let ts = "2026-11-26T11:48:21.000000000Z".to_string();
+        assert_eq!(
+            lines,
+            [(ts.clone(), "new, in two ".into()), (ts, "pieces".into())]
+        );
         assert_eq!(after.as_deref(), Some("2026-11-26T11:48:21.000000000Z"));
     }
 }

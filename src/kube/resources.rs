@@ -187,6 +187,18 @@ pub struct JobStatus {
     pub start_time: Option<String>,
     #[serde(default)]
     pub completion_time: Option<String>,
+    /// Pods that finished but are not counted in `succeeded`/`failed` yet (the Job
+    /// controller's finalizer-based tracking, 1.22+).
+    #[serde(default)]
+    pub uncounted_terminated_pods: Option<UncountedTerminatedPods>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UncountedTerminatedPods {
+    #[serde(default)]
+    pub succeeded: Vec<String>,
+    #[serde(default)]
+    pub failed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
