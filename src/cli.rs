@@ -73,6 +73,21 @@ pub struct Settings {
     #[arg(long, env = "MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
     pub max_streams: u32,
 
+    /// File of bearer tokens that callers of the API must present, one per line (mount
+    /// it from a Secret; several tokens allow rotation). Unset: no caller authentication.
+    #[arg(long, env = "API_TOKENS_FILE", global = true)]
+    pub api_tokens_file: Option<PathBuf>,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
+    /// `http://localhost:3000`. Unset: none.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// Allow DELETE of Jobs that SparkTest does not manage (without the label
+    /// `app.kubernetes.io/managed-by: sparktest` or `app: sparktest`).
+    #[arg(long, env = "DELETE_UNMANAGED", default_value_t = false, global = true)]
+    pub delete_unmanaged: bool,
+
     /// Log line format (`RUST_LOG` sets the level, default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -18,6 +18,7 @@
 //! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events.
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket).
+//! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse.
 //! - [`state`]: what handlers share.
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod kube;
 pub mod names;
 pub mod secret;
+pub mod server;
 pub mod state;
 pub mod time;
 
@@ -41,36 +43,22 @@ use tokio::net::TcpListener;
 
 pub use state::AppState;
 
-/// Serves the API on `listener` until `shutdown` completes, then stops accepting and
-/// drains in-flight requests for at most `grace`.
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting, ends
+/// live streams and drains in-flight requests for at most `grace`.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) {
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let draining = state.clone();
-    let server = warp::serve(api::routes(state))
-        .incoming(listener)
-        .graceful(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, draining in-flight requests");
-            draining.begin_shutdown();
-            let _ = signalled_tx.send(());
-        })
-        .run();
-    tokio::pin!(server);
-    tokio::select! {
-        () = &mut server => {}
-        () = async {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        } => {
-            tracing::warn!(?grace, "drain period over: closing the remaining connections");
-        }
-    }
+    server::serve(
+        listener,
+        api::routes(state),
+        server::ServerLimits::default(),
+        shutdown,
+        move || draining.begin_shutdown(),
+        grace,
+    )
+    .await;
 }

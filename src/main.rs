@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use sparktest_k8s::api::auth::ApiTokens;
 use sparktest_k8s::cli::{Cli, Command, LogFormat};
 use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};
 
@@ -50,7 +51,30 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         max_streams: settings.max_streams as usize,
         ..state::StreamLimits::default()
     };
-    let state = AppState::with_streams(connection, namespace, limits, streams);
+    let api_tokens = match &settings.api_tokens_file {
+        None => {
+            tracing::warn!(
+                "caller authentication is OFF: set API_TOKENS_FILE to require bearer tokens"
+            );
+            None
+        }
+        Some(path) => match ApiTokens::load(path.clone()) {
+            Ok(tokens) => {
+                tracing::info!(path = %path.display(), tokens = tokens.count(), "caller authentication is on");
+                Some(std::sync::Arc::new(tokens))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the API tokens");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let policy = state::Policy {
+        api_tokens,
+        delete_unmanaged: settings.delete_unmanaged,
+        cors_origins: settings.cors_origins.clone(),
+    };
+    let state = AppState::with_policy(connection, namespace, limits, streams, policy);
     sparktest_k8s::run(
         listener,
         state,

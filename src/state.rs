@@ -46,7 +46,19 @@ impl Default for StreamLimits {
     }
 }
 
+/// Who may call the API and what it may do.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Bearer tokens of callers; `None`: no caller authentication.
+    pub api_tokens: Option<Arc<crate::api::auth::ApiTokens>>,
+    /// Whether DELETE may remove Jobs that SparkTest does not manage.
+    pub delete_unmanaged: bool,
+    /// Origins allowed by CORS; empty: none (same-origin only).
+    pub cors_origins: Vec<String>,
+}
+
 struct Inner {
+    policy: Policy,
     connection: Connection,
     namespace: Namespace,
     logs: LogLimits,
@@ -68,8 +80,19 @@ impl AppState {
         logs: LogLimits,
         streams: StreamLimits,
     ) -> Self {
+        Self::with_policy(connection, namespace, logs, streams, Policy::default())
+    }
+
+    pub fn with_policy(
+        connection: Connection,
+        namespace: Namespace,
+        logs: LogLimits,
+        streams: StreamLimits,
+        policy: Policy,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                policy,
                 connection,
                 namespace,
                 logs,
@@ -87,12 +110,20 @@ impl AppState {
         self.inner.shutdown.send_replace(true);
     }
 
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
     /// Completes when the server starts draining.
     pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.inner.shutdown.subscribe();
         async move {
             let _ = rx.wait_for(|down| *down).await;
         }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
     }
 
     pub fn stream_limits(&self) -> StreamLimits {

@@ -33,6 +33,18 @@ pub enum ApiError {
     /// 503: the configured maximum of concurrent live streams is reached.
     #[error("too many live streams are open ({0}); try again later")]
     TooManyStreams(usize),
+    /// 401: the caller presented no valid API token.
+    #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
+    Unauthenticated,
+    /// 403: the job is not one SparkTest manages, and deleting others is not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 414: the URL is longer than any route needs.
+    #[error("the URL is longer than {} bytes", super::MAX_URL_BYTES)]
+    UriTooLong,
+    /// 409: the apiserver refused a change that conflicts (already exists, changed).
+    #[error("{0}")]
+    Conflict(String),
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -71,6 +83,10 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, NotFoundError),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ValidationError),
             Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, AuthenticationError),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, AuthenticationError),
+            Self::UriTooLong => (StatusCode::URI_TOO_LONG, ValidationError),
+            Self::Conflict(_) => (StatusCode::CONFLICT, KubernetesError),
             Self::Kube(e) => match e {
                 KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)
@@ -150,6 +166,12 @@ impl Reply for ApiError {
     }
 }
 
+/// The request's URL is longer than [`super::MAX_URL_BYTES`].
+#[derive(Debug)]
+pub struct UriTooLong;
+
+impl warp::reject::Reject for UriTooLong {}
+
 /// A path parameter or query that did not parse: raised by the filters, answered 400.
 #[derive(Debug)]
 pub struct InvalidInput(pub String);
@@ -158,7 +180,17 @@ impl warp::reject::Reject for InvalidInput {}
 
 /// Turns every rejection of the filter tree into the JSON error body.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
-    let error = if let Some(InvalidInput(message)) = rejection.find() {
+    if rejection.find::<super::auth::Unauthorized>().is_some() {
+        let mut response = ApiError::Unauthenticated.into_response();
+        response.headers_mut().insert(
+            warp::http::header::WWW_AUTHENTICATE,
+            warp::http::HeaderValue::from_static("Bearer realm=\"sparktest-k8s\""),
+        );
+        return Ok(response);
+    }
+    let error = if rejection.find::<UriTooLong>().is_some() {
+        ApiError::UriTooLong
+    } else if let Some(InvalidInput(message)) = rejection.find() {
         ApiError::Validation(message.clone())
     } else if rejection.is_not_found() {
         ApiError::NotFound("no such route".to_string())

@@ -1,9 +1,11 @@
 //! The warp filter tree: one filter per endpoint, each doc comment naming its route;
 //! handlers are plain async functions; one `recover` turns rejections into JSON.
 
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod jobs;
+pub mod probes;
 pub mod stream;
 
 use std::convert::Infallible;
@@ -12,13 +14,21 @@ use warp::Filter;
 
 use crate::state::AppState;
 
-/// The whole API.
+/// Requests whose path and query are longer than this are refused (414) before any
+/// routing: no route needs more than a few hundred bytes.
+pub const MAX_URL_BYTES: usize = 12 * 1024;
+
+/// The whole API: probes and health stay open; everything else passes caller
+/// authentication first.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    health::route(state.clone())
-        .or(jobs::status_route(state.clone()))
+    let open = probes::livez()
+        .or(probes::readyz(state.clone()))
         .unify()
+        .or(health::route(state.clone()))
+        .unify();
+    let protected = jobs::status_route(state.clone())
         .or(jobs::logs_route(state.clone()))
         .unify()
         .or(jobs::test_run_logs_route(state.clone()))
@@ -31,13 +41,45 @@ pub fn routes(
         .unify()
         .or(stream::watch_route(state.clone()))
         .unify()
-        .or(stream::events_route(state))
-        .unify()
+        .or(stream::events_route(state.clone()))
+        .unify();
+    let protected = auth::authorized(state.policy().api_tokens.clone()).and(protected);
+    let cors = cors(&state.policy().cors_origins);
+    url_limit()
+        .and(open.or(protected).unify())
+        .with(cors)
+        .map(warp::Reply::into_response)
         .recover(error::recover)
         .unify()
         .with(warp::log::custom(|info| {
+            // The path only: a query may carry an access token.
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed = ?info.elapsed(), "request");
         }))
+}
+
+/// Refuses over-long URLs before routing.
+fn url_limit() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::path::full()
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and_then(|path: warp::path::FullPath, query: String| async move {
+            if path.as_str().len() + query.len() > MAX_URL_BYTES {
+                Err(warp::reject::custom(error::UriTooLong))
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one()
+}
+
+/// CORS for the configured origins only; with none configured, browsers on other
+/// origins are refused by their same-origin policy.
+fn cors(origins: &[String]) -> warp::filters::cors::Cors {
+    warp::cors()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "DELETE", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "last-event-id"])
+        .max_age(600)
+        .build()
 }
 
 /// Hands the shared state to a handler.
