@@ -42,9 +42,6 @@ pub enum ApiError {
     /// 414: the URL is longer than any route needs.
     #[error("the URL is longer than {} bytes", super::MAX_URL_BYTES)]
     UriTooLong,
-    /// 409: the apiserver refused a change that conflicts (already exists, changed).
-    #[error("{0}")]
-    Conflict(String),
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -86,7 +83,6 @@ impl ApiError {
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, AuthenticationError),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, AuthenticationError),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, ValidationError),
-            Self::Conflict(_) => (StatusCode::CONFLICT, KubernetesError),
             Self::Kube(e) => match e {
                 KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)
@@ -100,6 +96,7 @@ impl ApiError {
                 KubeError::Api { code, .. } => match code {
                     401 | 403 => (StatusCode::BAD_GATEWAY, AuthenticationError),
                     404 => (StatusCode::NOT_FOUND, NotFoundError),
+                    409 => (StatusCode::CONFLICT, KubernetesError),
                     429 => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
                     _ => (StatusCode::BAD_GATEWAY, KubernetesError),
                 },

@@ -19,6 +19,7 @@ impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
             JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            JobError::Unmanaged { .. } => ApiError::Forbidden(e.to_string()),
             JobError::Kube(k) => ApiError::Kube(k),
         }
     }
@@ -251,7 +252,8 @@ struct DeleteReply {
 
 async fn delete(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
     let client = state.client()?;
-    jobs::delete_job(client, state.namespace(), &name).await?;
+    let allow_unmanaged = state.policy().delete_unmanaged;
+    jobs::delete_job(client, state.namespace(), &name, allow_unmanaged).await?;
     tracing::info!(job = %name, namespace = %state.namespace(), "job deleted");
     Ok(warp::reply::json(&DeleteReply {
         message: format!("Job '{name}' deleted successfully"),

@@ -95,6 +95,9 @@ pub struct StreamQuery {
     pub container: Option<String>,
     pub tail: Option<u32>,
     pub last_event_id: Option<String>,
+    /// Checked by caller authentication (`api::auth`), not here.
+    #[serde(default, rename = "access_token")]
+    pub _access_token: Option<serde::de::IgnoredAny>,
 }
 
 fn stream_query() -> impl Filter<Extract = (StreamQuery,), Error = warp::Rejection> + Clone {
@@ -181,6 +184,7 @@ fn payload(event: &StreamEvent) -> serde_json::Value {
         StreamEvent::Failed(e) => {
             let e: ApiError = match e {
                 jobs::JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                jobs::JobError::Unmanaged { .. } => ApiError::Forbidden(e.to_string()),
                 jobs::JobError::Kube(k) => ApiError::Kube(clone_kube(k)),
             };
             e.body()

@@ -221,6 +221,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, KubeconfigError> {
     Ok(merged)
 }
 
+/// Parses and merges one file's bytes as [`load`] would (for tests and fuzzing: `path`
+/// only names the file in errors and anchors relative paths).
+pub fn load_bytes(path: &Path, text: &[u8]) -> Result<Merged, KubeconfigError> {
+    let mut merged = Merged::default();
+    merged.add(path, parse(path, text)?)?;
+    Ok(merged)
+}
+
 fn parse(path: &Path, text: &[u8]) -> Result<File, KubeconfigError> {
     let parse_error = |message: String| KubeconfigError::Parse {
         path: path.to_path_buf(),

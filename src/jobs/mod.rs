@@ -20,6 +20,12 @@ pub enum JobError {
     /// The Job does not exist in the namespace (the apiserver answered 404).
     #[error("job '{name}' not found in namespace '{namespace}'")]
     NotFound { name: String, namespace: String },
+    /// The Job is not one SparkTest manages, and deleting others is not allowed.
+    #[error(
+        "job '{name}' is not managed by SparkTest (it has neither the label \
+         app.kubernetes.io/managed-by=sparktest nor app=sparktest): refusing to delete it"
+    )]
+    Unmanaged { name: String },
     /// Any other failure of the call.
     #[error(transparent)]
     Kube(#[from] KubeError),
@@ -94,23 +100,61 @@ pub async fn job_report(
     Ok(JobReport { job, state })
 }
 
-/// Deletes a Job and its pods.
+/// Whether SparkTest manages this Job: `app.kubernetes.io/managed-by: sparktest`, or
+/// SparkTest's own `app: sparktest`.
+pub fn is_managed(job: &Job) -> bool {
+    let labels = &job.metadata.labels;
+    labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("sparktest")
+        || labels.get("app").map(String::as_str) == Some("sparktest")
+}
+
+/// Deletes a Job and its pods; unless `allow_unmanaged`, only a Job SparkTest manages.
 ///
 /// batch/v1 Jobs keep the `orphan` default propagation policy for backward
 /// compatibility: a plain DELETE removes the Job and leaves its pods running. Sending
-/// `propagationPolicy=Background` makes the garbage collector delete the pods once the
-/// Job is gone, which is what `kubectl delete job` does too.
-pub async fn delete_job(client: &Client, ns: &Namespace, name: &JobName) -> Result<(), JobError> {
-    let path = format!(
-        "{}{}",
-        job_path(ns.as_str(), name.as_str()),
-        query(&[("propagationPolicy", "Background".into())])
-    );
+/// `propagationPolicy: Background` makes the garbage collector delete the pods once the
+/// Job is gone, which is what `kubectl delete job` does too. The uid precondition makes
+/// the delete apply to the Job that was checked, not to one created in its place since
+/// (the apiserver answers 409 then).
+pub async fn delete_job(
+    client: &Client,
+    ns: &Namespace,
+    name: &JobName,
+    allow_unmanaged: bool,
+) -> Result<(), JobError> {
+    let job = get_job(client, ns, name).await?;
+    if !allow_unmanaged && !is_managed(&job) {
+        return Err(JobError::Unmanaged {
+            name: name.to_string(),
+        });
+    }
+    let body = delete_options(job.metadata.uid.as_deref());
     client
-        .request_json::<IgnoredAny>(Method::DELETE, &path, None)
+        .request_json::<IgnoredAny>(
+            Method::DELETE,
+            &job_path(ns.as_str(), name.as_str()),
+            Some((body.to_string().into(), "application/json")),
+        )
         .await
         .map(|_| ())
         .map_err(|e| JobError::from_kube(e, name, ns))
+}
+
+/// The `DeleteOptions` body of a delete: background propagation, and the uid
+/// precondition when the uid is known.
+pub fn delete_options(uid: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "propagationPolicy": "Background",
+    });
+    if let Some(uid) = uid {
+        body["preconditions"] = serde_json::json!({ "uid": uid });
+    }
+    body
 }
 
 /// The path of a namespace's Job list (for health and listing).

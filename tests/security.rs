@@ -1,0 +1,420 @@
+//! Caller authentication, CORS, request limits and secrets in logs — the service is
+//! safe to expose.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::*;
+use sparktest_k8s::AppState;
+use sparktest_k8s::api::auth::ApiTokens;
+use sparktest_k8s::state::{Connection, LogLimits, Policy, StreamLimits};
+use wiremock::Mock;
+use wiremock::matchers::path;
+
+const API_TOKEN: &str = "caller-token-9f8e7d";
+
+fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("tokens");
+    std::fs::write(
+        &file,
+        format!("# current, then the one being rotated out\n{API_TOKEN}\nold-caller-token\n"),
+    )
+    .unwrap();
+    file
+}
+
+/// A state without a cluster (job endpoints answer 503: past authentication) and with
+/// the given policy.
+fn state_with(policy: Policy) -> AppState {
+    AppState::with_policy(
+        Connection {
+            client: Err("no cluster in this test".into()),
+            source: None,
+        },
+        "default".parse().unwrap(),
+        LogLimits {
+            max_lines: 10,
+            max_bytes: 1024,
+        },
+        StreamLimits::default(),
+        policy,
+    )
+}
+
+fn authenticated_state(dir: &std::path::Path) -> AppState {
+    state_with(Policy {
+        api_tokens: Some(Arc::new(ApiTokens::load(tokens_file(dir)).unwrap())),
+        ..Policy::default()
+    })
+}
+
+async fn send(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+) -> warp::http::Response<bytes::Bytes> {
+    let mut request = warp::test::request().method(method).path(path);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    request
+        .reply(&sparktest_k8s::api::routes(state.clone()))
+        .await
+}
+
+#[tokio::test]
+async fn without_a_token_the_job_endpoints_are_401_with_www_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = authenticated_state(dir.path());
+    for (method, p) in [
+        ("GET", "/api/k8s/jobs/test-job-123/status"),
+        ("GET", "/api/k8s/jobs/test-job-123/logs"),
+        (
+            "GET",
+            "/api/test-runs/550e8400-e29b-41d4-a716-446655440000/logs",
+        ),
+        ("DELETE", "/api/k8s/jobs/test-job-123"),
+        ("GET", "/api/k8s/jobs/test-job-123/logs/stream"),
+        ("GET", "/api/k8s/jobs/test-job-123/watch"),
+        ("GET", "/api/k8s/jobs/test-job-123/events"),
+        // Even a name that would be 400 is 401 first: nothing is said to strangers.
+        ("GET", "/api/k8s/jobs/Bad..Name/status"),
+    ] {
+        for auth in [
+            None,
+            Some("Bearer wrong-token"),
+            Some("Basic YTpi"),
+            Some(API_TOKEN),
+        ] {
+            let response = send(&state, method, p, auth).await;
+            assert_eq!(response.status(), 401, "{method} {p} {auth:?}");
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                "Bearer realm=\"sparktest-k8s\""
+            );
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(body["error_type"], "AuthenticationError");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_valid_token_passes_and_either_rotated_token_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = authenticated_state(dir.path());
+    for token in [API_TOKEN, "old-caller-token"] {
+        let response = send(
+            &state,
+            "GET",
+            "/api/k8s/jobs/test-job-123/status",
+            Some(&format!("Bearer {token}")),
+        )
+        .await;
+        assert_eq!(response.status(), 503, "past authentication, no cluster");
+    }
+    // Browsers' EventSource cannot set headers: the live endpoints take ?access_token=.
+    let response = send(
+        &state,
+        "GET",
+        &format!("/api/k8s/jobs/test-job-123/logs/stream?access_token={API_TOKEN}"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+}
+
+#[tokio::test]
+async fn health_and_probes_stay_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = authenticated_state(dir.path());
+    for p in ["/api/k8s/health", "/livez", "/readyz"] {
+        assert_eq!(send(&state, "GET", p, None).await.status(), 200, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_draining() {
+    let state = state_with(Policy::default());
+    state.begin_shutdown();
+    assert_eq!(send(&state, "GET", "/readyz", None).await.status(), 503);
+    assert_eq!(send(&state, "GET", "/livez", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_tokens_configured_authentication_is_off() {
+    let state = state_with(Policy::default());
+    assert_eq!(
+        send(&state, "GET", "/api/k8s/jobs/test-job-123/status", None)
+            .await
+            .status(),
+        503
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let state = state_with(Policy {
+        cors_origins: vec!["http://localhost:3000".into()],
+        ..Policy::default()
+    });
+    let routes = sparktest_k8s::api::routes(state);
+    let preflight = |origin: &'static str| {
+        warp::test::request()
+            .method("OPTIONS")
+            .path("/api/k8s/jobs/test-job-123/status")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+    };
+    let ok = preflight("http://localhost:3000").reply(&routes).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let refused = preflight("https://evil.example").reply(&routes).await;
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(!refused.status().is_success());
+    let get = warp::test::request()
+        .path("/api/k8s/health")
+        .header("origin", "http://localhost:3000")
+        .reply(&routes)
+        .await;
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+
+    // None configured: no browser on another origin is let in.
+    let closed = sparktest_k8s::api::routes(state_with(Policy::default()));
+    let get = warp::test::request()
+        .path("/api/k8s/health")
+        .header("origin", "http://localhost:3000")
+        .reply(&closed)
+        .await;
+    assert!(get.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn an_over_long_url_is_414_before_routing() {
+    let state = state_with(Policy::default());
+    let long = format!("/api/k8s/jobs/{}/status", "a".repeat(13 * 1024));
+    let response = send(&state, "GET", &long, None).await;
+    assert_eq!(response.status(), 414);
+}
+
+/// Starts the real server (hyper accept loop and limits) on a free port.
+async fn start(state: AppState) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sparktest_k8s::run(
+        listener,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    (addr, stop)
+}
+
+fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    socket.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_431() {
+    let (addr, _stop) = start(state_with(Policy::default())).await;
+    let request = format!(
+        "GET /livez HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let answer = tokio::task::spawn_blocking(move || raw_exchange(addr, request.as_bytes()))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = sparktest_k8s::server::ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let routes = sparktest_k8s::api::routes(state_with(Policy::default()));
+    tokio::spawn(sparktest_k8s::server::serve(
+        listener,
+        routes,
+        limits,
+        std::future::pending(),
+        || {},
+        Duration::from_secs(1),
+    ));
+    let started = std::time::Instant::now();
+    let answer = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, b"GET /livez HTTP/1.1\r\nhost: x\r\n")
+    })
+    .await
+    .unwrap();
+    let waited = started.elapsed();
+    // hyper answers 408 or just closes; either way the slow client is gone, long before
+    // the 20 s read timeout of this test.
+    assert!(waited < Duration::from_secs(10), "kept for {waited:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_reach_a_log_line_even_at_trace() {
+    // The apiserver (a TLS mock) accepts TOKEN; callers present API_TOKEN. The binary
+    // runs at RUST_LOG=trace through health, status, logs, a stream and a delete.
+    let (pki, api) = apiserver().await;
+    Mock::given(path("/version"))
+        .respond_with(replay("01_version"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/apis/batch/v1/namespaces/default/jobs"))
+        .respond_with(replay("17_job_list_limit2"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/apis/batch/v1/namespaces/default/jobs/test-job-123"))
+        .respond_with(replay("09_job_get_completed"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/api/v1/namespaces/default/pods"))
+        .respond_with(replay("19_pods_list_job_completed"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path(
+        "/api/v1/namespaces/default/pods/test-job-123-h6gvc/log",
+    ))
+    .respond_with(replay("28_log_completed_timestamps"))
+    .mount(&api.mock)
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem);
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster: {{server: '{}', certificate-authority-data: {ca}}}\nusers:\n- name: u\n  user: {{token: {TOKEN}}}\ncontexts:\n- name: t\n  context: {{cluster: t, user: u, namespace: default}}\n",
+        api.url
+    )).unwrap();
+    let tokens = tokens_file(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sparktest-k8s"))
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "trace")
+        .env("API_TOKENS_FILE", &tokens)
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let exchanges = tokio::task::spawn_blocking(move || {
+        let auth = format!("Authorization: Bearer {API_TOKEN}\r\n");
+        let mut answers = Vec::new();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for (method, target) in [
+            ("GET", "/api/k8s/health".to_string()),
+            ("GET", "/api/k8s/jobs/test-job-123/status".to_string()),
+            ("GET", "/api/k8s/jobs/test-job-123/logs".to_string()),
+            (
+                "GET",
+                format!("/api/k8s/jobs/test-job-123/logs/stream?access_token={API_TOKEN}"),
+            ),
+        ] {
+            let request =
+                format!("{method} {target} HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n");
+            answers.push(raw_exchange(addr, request.as_bytes()));
+        }
+        answers
+    })
+    .await
+    .unwrap();
+    assert!(
+        exchanges[0].contains("\"kubernetes_connected\":true"),
+        "{}",
+        exchanges[0]
+    );
+    assert!(exchanges[1].contains("\"completed\""), "{}", exchanges[1]);
+    assert!(exchanges[2].contains("Starting main"), "{}", exchanges[2]);
+    assert!(exchanges[3].contains("event:"), "{}", exchanges[3]);
+
+    unsafe_sigterm(child.id());
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut logs = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status, logs)
+    })
+    .await
+    .unwrap();
+    let (status, logs) = output;
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(
+        logs.lines().count() > 50,
+        "trace logging was not on:\n{logs}"
+    );
+    for secret in [TOKEN, API_TOKEN, "old-caller-token"] {
+        let hits: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
+        assert!(hits.is_empty(), "{secret} logged:\n{}", hits.join("\n"));
+    }
+}
+
+/// SIGTERM without a libc dependency: `kill` is on every machine here.
+fn unsafe_sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
