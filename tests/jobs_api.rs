@@ -349,15 +349,36 @@ async fn logs_of_a_retried_job_come_from_the_pod_kubectl_picks() {
     assert_eq!(body["logs"], text("34_log_retry_first_failed_pod"));
 }
 
+/// One pod of a recorded pod list, as `GET pods/NAME` answers it.
+fn pod_of(list_fixture: &str, name: &str) -> serde_json::Value {
+    let list: serde_json::Value = serde_json::from_slice(&recorded(list_fixture).body).unwrap();
+    let mut pod = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metadata"]["name"] == name)
+        .unwrap()
+        .clone();
+    pod["kind"] = "Pod".into();
+    pod["apiVersion"] = "v1".into();
+    pod
+}
+
 #[tokio::test]
 async fn logs_of_another_pod_of_the_job_with_the_pod_parameter() {
     let (pki, api) = apiserver().await;
-    mount_job(
-        &api.mock,
-        "13_job_get_retry_failed_then_succeeded",
-        Some("23_pods_list_job_retry_two_pods"),
-    )
-    .await;
+    // With ?pod= the pod is read by name (pods get), not listed.
+    mount_job(&api.mock, "13_job_get_retry_failed_then_succeeded", None).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods/test-job-retry-wdgs5"))
+        .and(bearer())
+        .respond_with(ResponseTemplate::new(200).set_body_json(pod_of(
+            "23_pods_list_job_retry_two_pods",
+            "test-job-retry-wdgs5",
+        )))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
     mount_log(
         &api.mock,
         "test-job-retry-wdgs5",
@@ -371,33 +392,39 @@ async fn logs_of_another_pod_of_the_job_with_the_pod_parameter() {
         "/api/k8s/jobs/test-job-retry/logs?pod=test-job-retry-wdgs5",
     )
     .await;
-    assert_eq!(body["pod_name"], "test-job-retry-wdgs5");
+    assert_eq!(body["pod_name"], "test-job-retry-wdgs5", "{body}");
     assert_eq!(body["logs"], text("35_log_retry_second_succeeded_pod"));
 }
 
 #[tokio::test]
 async fn a_pod_that_is_not_the_jobs_is_404_and_no_log_is_read() {
     let (pki, api) = apiserver().await;
-    mount_job(
-        &api.mock,
-        "13_job_get_retry_failed_then_succeeded",
-        Some("23_pods_list_job_retry_two_pods"),
-    )
-    .await;
-    let (code, body) = call(
-        &state_for(&pki, &api),
-        "GET",
-        "/api/k8s/jobs/test-job-retry/logs?pod=test-job-123-h6gvc",
-    )
-    .await;
-    assert_eq!(code, 404);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("test-job-retry-pv8j6"),
-        "{body}"
-    );
+    mount_job(&api.mock, "13_job_get_retry_failed_then_succeeded", None).await;
+    // test-job-123's pod exists, but the retry job's selector does not select it.
+    Mock::given(path("/api/v1/namespaces/default/pods/test-job-123-h6gvc"))
+        .respond_with(replay("25_pod_get_completed"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/api/v1/namespaces/default/pods/does-not-exist"))
+        .respond_with(replay("26_pod_get_not_found"))
+        .mount(&api.mock)
+        .await;
+    let state = state_for(&pki, &api);
+    for pod in ["test-job-123-h6gvc", "does-not-exist"] {
+        let (code, body) = call(
+            &state,
+            "GET",
+            &format!("/api/k8s/jobs/test-job-retry/logs?pod={pod}"),
+        )
+        .await;
+        assert_eq!(code, 404, "{pod}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a pod of job")
+        );
+    }
     let logs_read = api
         .mock
         .received_requests()

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 
 use super::status::{self, JobState, Phase};
 use super::{JobError, get_job, job_pods, pods};
-use crate::kube::resources::{Pod, pod_log_path, query};
+use crate::kube::resources::{Pod, pod_log_path, pod_path, query};
 use crate::kube::{Client, KubeError};
 use crate::names::{JobName, Namespace};
 
@@ -47,13 +47,9 @@ pub struct JobLogs {
 pub enum LogsError {
     #[error(transparent)]
     Job(#[from] JobError),
-    /// `?pod=` names a pod that is not one of the job's.
-    #[error("pod '{pod}' is not a pod of job '{job}' (its pods: {pods})")]
-    NoSuchPod {
-        pod: String,
-        job: String,
-        pods: String,
-    },
+    /// `?pod=` names a pod that does not exist or is not one of the job's.
+    #[error("pod '{pod}' is not a pod of job '{job}'")]
+    NoSuchPod { pod: String, job: String },
     /// `?container=` names a container the pod does not have.
     #[error("container '{container}' is not in pod '{pod}' (its containers: {containers})")]
     NoSuchContainer {
@@ -77,7 +73,33 @@ pub async fn job_logs(
     options: &LogOptions,
 ) -> Result<JobLogs, LogsError> {
     let job = get_job(client, ns, name).await?;
-    let pods = job_pods(client, ns, &job).await?;
+    // `?pod=` reads that one pod (and checks it is the job's); otherwise the job's pods
+    // are listed and kubectl's pick is read.
+    let pods = match &options.pod {
+        Some(wanted) => {
+            let not_the_jobs = || LogsError::NoSuchPod {
+                pod: wanted.clone(),
+                job: name.to_string(),
+            };
+            let pod: Pod = client
+                .get_json(&pod_path(ns.as_str(), wanted))
+                .await
+                .map_err(|e| match e.code() {
+                    Some(404) => not_the_jobs(),
+                    _ => LogsError::from(e),
+                })?;
+            let selected = job
+                .spec
+                .selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&pod.metadata.labels));
+            if !selected {
+                return Err(not_the_jobs());
+            }
+            vec![pod]
+        }
+        None => job_pods(client, ns, &job).await?,
+    };
     let state = status::job_state(&job, Some(&pods));
     let pod_count = pods.len();
     let empty = |message: String, pod: Option<&Pod>, container: Option<String>| JobLogs {
@@ -91,18 +113,7 @@ pub async fn job_logs(
     };
 
     let pod = match &options.pod {
-        Some(wanted) => pods
-            .iter()
-            .find(|p| &p.metadata.name == wanted)
-            .ok_or_else(|| LogsError::NoSuchPod {
-                pod: wanted.clone(),
-                job: name.to_string(),
-                pods: pods
-                    .iter()
-                    .map(|p| p.metadata.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?,
+        Some(_) => &pods[0],
         None => match pods::pick_pod(&pods) {
             Some(pod) => pod,
             None => {

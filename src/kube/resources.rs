@@ -34,6 +34,11 @@ pub fn pods_path(namespace: &str) -> String {
     format!("/api/v1/namespaces/{}/pods", encode(namespace))
 }
 
+/// `/api/v1/namespaces/{ns}/pods/{name}`
+pub fn pod_path(namespace: &str, pod: &str) -> String {
+    format!("{}/{}", pods_path(namespace), encode(pod))
+}
+
 /// `/api/v1/namespaces/{ns}/pods/{name}/log`
 pub fn pod_log_path(namespace: &str, pod: &str) -> String {
     format!("{}/{}/log", pods_path(namespace), encode(pod))
@@ -147,6 +152,25 @@ pub struct LabelSelectorRequirement {
 }
 
 impl LabelSelector {
+    /// Whether an object with these labels is selected (`matchLabels` and
+    /// `matchExpressions` together). An empty selector selects everything, as in
+    /// Kubernetes; an unknown operator selects nothing.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| {
+                let value = labels.get(&r.key);
+                match r.operator.as_str() {
+                    "In" => value.is_some_and(|v| r.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !r.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+
     /// The selector in the `labelSelector` query syntax (`a=b,c in (d,e)`), or `None`
     /// for a selector that selects nothing it can express.
     pub fn to_query(&self) -> Option<String> {
@@ -333,6 +357,41 @@ mod tests {
             query(&[("labelSelector", "controller-uid=abc".into())]),
             "?labelSelector=controller-uid%3Dabc"
         );
+    }
+
+    #[test]
+    fn label_selector_matches_like_kubernetes() {
+        let labels: BTreeMap<String, String> = [
+            ("controller-uid".into(), "u1".into()),
+            ("tier".into(), "a".into()),
+        ]
+        .into();
+        let select = |v: serde_json::Value| -> bool {
+            serde_json::from_value::<LabelSelector>(v)
+                .unwrap()
+                .matches(&labels)
+        };
+        assert!(select(
+            serde_json::json!({"matchLabels": {"controller-uid": "u1"}})
+        ));
+        assert!(!select(
+            serde_json::json!({"matchLabels": {"controller-uid": "u2"}})
+        ));
+        assert!(select(
+            serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]})
+        ));
+        assert!(!select(
+            serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["a"]}]})
+        ));
+        assert!(select(
+            serde_json::json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]})
+        ));
+        assert!(!select(
+            serde_json::json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]})
+        ));
+        assert!(!select(
+            serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]})
+        ));
     }
 
     #[test]
