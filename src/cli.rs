@@ -96,6 +96,16 @@ pub struct Settings {
     #[arg(long, env = "SERVICE_ACCOUNT_DIR", default_value = crate::cluster::SERVICE_ACCOUNT_DIR, global = true)]
     pub service_account_dir: PathBuf,
 
+    /// Seconds to keep serving after SIGTERM with `/readyz` answering 503, so that the
+    /// endpoint leaves the Service before the listener closes (5 in the Deployment).
+    #[arg(
+        long,
+        env = "SHUTDOWN_DELAY_SECONDS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub shutdown_delay_seconds: u64,
+
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
     #[arg(
         long,

@@ -43,22 +43,42 @@ use tokio::net::TcpListener;
 
 pub use state::AppState;
 
-/// Serves the API on `listener` until `shutdown` completes, then stops accepting, ends
-/// live streams and drains in-flight requests for at most `grace`.
+/// How the server stops on SIGTERM.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    /// Keep serving this long with `/readyz` answering 503, so the endpoint is removed
+    /// from the Service before the listener closes.
+    pub delay: Duration,
+    /// Then let in-flight requests finish for at most this long.
+    pub grace: Duration,
+}
+
+/// Serves the API on `listener` until `shutdown` completes; then turns unready, keeps
+/// serving for `drain.delay`, stops accepting, ends live streams and drains in-flight
+/// requests for at most `drain.grace`.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    drain: Drain,
 ) {
     let draining = state.clone();
+    let unready = state.clone();
+    let stop_accepting = async move {
+        shutdown.await;
+        unready.set_unready();
+        if !drain.delay.is_zero() {
+            tracing::info!(delay = ?drain.delay, "unready: serving on until the endpoint is removed");
+            tokio::time::sleep(drain.delay).await;
+        }
+    };
     server::serve(
         listener,
         api::routes(state),
         server::ServerLimits::default(),
-        shutdown,
+        stop_accepting,
         move || draining.begin_shutdown(),
-        grace,
+        drain.grace,
     )
     .await;
 }

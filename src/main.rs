@@ -38,19 +38,6 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         max_lines: settings.max_log_lines,
         max_bytes: settings.max_log_bytes,
     };
-    let addr = std::net::SocketAddr::new(settings.bind, settings.port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(%addr, error = %e, "cannot bind");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
-    let streams = state::StreamLimits {
-        max_streams: settings.max_streams as usize,
-        ..state::StreamLimits::default()
-    };
     let api_tokens = match &settings.api_tokens_file {
         None => {
             tracing::warn!(
@@ -69,19 +56,30 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
             }
         },
     };
+    let addr = std::net::SocketAddr::new(settings.bind, settings.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot bind");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
+    let streams = state::StreamLimits {
+        max_streams: settings.max_streams as usize,
+        ..state::StreamLimits::default()
+    };
     let policy = state::Policy {
         api_tokens,
         delete_unmanaged: settings.delete_unmanaged,
         cors_origins: settings.cors_origins.clone(),
     };
     let state = AppState::with_policy(connection, namespace, limits, streams, policy);
-    sparktest_k8s::run(
-        listener,
-        state,
-        shutdown_signal(),
-        Duration::from_secs(settings.shutdown_grace_seconds),
-    )
-    .await;
+    let drain = sparktest_k8s::Drain {
+        delay: Duration::from_secs(settings.shutdown_delay_seconds),
+        grace: Duration::from_secs(settings.shutdown_grace_seconds),
+    };
+    sparktest_k8s::run(listener, state, shutdown_signal(), drain).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -67,6 +67,8 @@ struct Inner {
     health: crate::api::health::HealthCache,
     /// Flips to true when the server starts draining: live streams end at once.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// True from SIGTERM on: `/readyz` answers 503.
+    unready: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
                 stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
                 health: crate::api::health::HealthCache::default(),
                 shutdown: tokio::sync::watch::Sender::new(false),
+                unready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -107,11 +110,22 @@ impl AppState {
     /// Ends every live stream (called when the server starts draining): streams never
     /// finish on their own, so a drain would otherwise wait for the whole grace period.
     pub fn begin_shutdown(&self) {
+        self.set_unready();
         self.inner.shutdown.send_replace(true);
     }
 
-    pub fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+    /// From now on `/readyz` answers 503 (SIGTERM received).
+    pub fn set_unready(&self) {
+        self.inner
+            .unready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `/readyz` should answer 503.
+    pub fn is_unready(&self) -> bool {
+        self.inner
+            .unready
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Completes when the server starts draining.

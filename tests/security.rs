@@ -137,12 +137,44 @@ async fn health_and_probes_stay_open() {
     }
 }
 
-#[tokio::test]
-async fn readyz_is_503_while_draining() {
-    let state = state_with(Policy::default());
-    state.begin_shutdown();
-    assert_eq!(send(&state, "GET", "/readyz", None).await.status(), 503);
-    assert_eq!(send(&state, "GET", "/livez", None).await.status(), 200);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_the_server_stays_up_unready_for_the_delay_then_stops() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sparktest_k8s::run(
+        listener,
+        state_with(Policy::default()),
+        async move {
+            let _ = stopped.await;
+        },
+        sparktest_k8s::Drain {
+            delay: Duration::from_millis(800),
+            grace: Duration::from_secs(1),
+        },
+    ));
+    let get = move |target: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            raw_exchange(
+                addr,
+                format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+            )
+        })
+    };
+    assert!(get("/readyz").await.unwrap().starts_with("HTTP/1.1 200"));
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Still accepting during the delay, but unready, so the endpoint is removed.
+    assert!(get("/readyz").await.unwrap().starts_with("HTTP/1.1 503"));
+    assert!(get("/livez").await.unwrap().starts_with("HTTP/1.1 200"));
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("stops after the delay")
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the listener is closed"
+    );
 }
 
 #[tokio::test]
@@ -224,7 +256,10 @@ async fn start(state: AppState) -> (std::net::SocketAddr, tokio::sync::oneshot::
         async move {
             let _ = stopped.await;
         },
-        Duration::from_secs(1),
+        sparktest_k8s::Drain {
+            delay: Duration::ZERO,
+            grace: Duration::from_secs(1),
+        },
     ));
     (addr, stop)
 }

@@ -264,7 +264,10 @@ async fn start_service(api: &FakeApiserver, max_streams: usize) -> Service {
         listener,
         state.clone(),
         std::future::pending::<()>(),
-        Duration::from_millis(100),
+        sparktest_k8s::Drain {
+            delay: Duration::ZERO,
+            grace: Duration::from_millis(100),
+        },
     ));
     Service { addr, state }
 }

@@ -14,7 +14,8 @@ pub fn livez() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response())
 }
 
-/// `GET /readyz`: 200 when serving, 503 once draining after SIGTERM.
+/// `GET /readyz`: 200 when serving, 503 from SIGTERM on (while the drain delay lets
+/// the endpoint be removed from the Service).
 pub fn readyz(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
@@ -23,7 +24,7 @@ pub fn readyz(
         .and(warp::get())
         .and(super::with_state(state))
         .map(|state: AppState| {
-            let (status, text) = if state.is_shutting_down() {
+            let (status, text) = if state.is_unready() {
                 (StatusCode::SERVICE_UNAVAILABLE, "draining")
             } else {
                 (StatusCode::OK, "ok")

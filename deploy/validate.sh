@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Renders the kustomize base (deploy/) and the overlays built from its components, and
+# validates every rendered object strictly (an unknown or misspelt field is an error,
+# an object without a schema too) against the Kubernetes JSON schemas of the PyPI
+# package kubernetes-validate, for Kubernetes 1.24 (the oldest supported), 1.30 and
+# 1.37 (the newest it knows). Then checks what the schemas cannot: probes, drain time,
+# hardening, selectors, and that every Role carries rbac.yaml's rules.
+#
+#   deploy/validate.sh            from any directory; exit 0 only if everything passes
+#
+# Needs kubectl (its built-in kustomize) and python3 with venv. Installs two pinned
+# kubernetes-validate versions (1.30.0 has the 1.22-1.30 schemas, 1.37.0 has
+# 1.25-1.37) into target/deploy-validate/ once (DEPLOY_VALIDATE_CACHE overrides).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CACHE="${DEPLOY_VALIDATE_CACHE:-$PWD/target/deploy-validate}"
+fail() { echo "deploy/validate.sh: $*" >&2; exit 1; }
+
+command -v kubectl >/dev/null || fail "kubectl is required (kubectl kustomize renders the manifests)"
+command -v python3 >/dev/null || fail "python3 is required"
+
+# kubernetes-validate package version -> its virtualenv (created once, quietly).
+venv_for() {
+    local dir="$CACHE/kubernetes-validate-$1"
+    if [[ ! -x "$dir/bin/kubernetes-validate" ]]; then
+        rm -rf "$dir"
+        mkdir -p "$CACHE"
+        python3 -m venv "$dir" >/dev/null 2>&1 \
+            || fail "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input \
+            "kubernetes-validate==$1" >"$CACHE/pip-$1.log" 2>&1 \
+            || { cat "$CACHE/pip-$1.log" >&2; fail "pip install kubernetes-validate==$1 failed"; }
+    fi
+    echo "$dir"
+}
+# Kubernetes version -> the package that has its schemas.
+package_for() {
+    case "$1" in
+        1.24.0 | 1.30.0) echo 1.30.0 ;;
+        1.37.0) echo 1.37.0 ;;
+        *) fail "no kubernetes-validate package chosen for Kubernetes $1" ;;
+    esac
+}
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+# The overlays live outside deploy/: kustomize refuses an overlay inside the base's
+# own directory (a cycle). These are the overlays the README's recipes show.
+ln -s "$PWD/deploy" "$WORK/deploy"
+overlay() {  # NAME COMPONENT...
+    local name="$1"; shift
+    mkdir -p "$WORK/$name"
+    {
+        printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n'
+        printf 'resources:\n- ../deploy\ncomponents:\n'
+        printf -- '- ../deploy/components/%s\n' "$@"
+    } >"$WORK/$name/kustomization.yaml"
+}
+overlay multi-namespace multi-namespace
+
+# target directory | Kubernetes versions
+TARGETS=(
+    "deploy|1.24.0 1.30.0 1.37.0"
+    "$WORK/multi-namespace|1.24.0 1.30.0 1.37.0"
+)
+
+status=0
+for entry in "${TARGETS[@]}"; do
+    dir="${entry%%|*}"
+    versions="${entry#*|}"
+    name="${dir#"$WORK/"}"
+    rendered="$WORK/$(basename "$dir").rendered.yaml"
+    if ! kubectl kustomize "$dir" >"$rendered" 2>"$WORK/kustomize.err"; then
+        cat "$WORK/kustomize.err" >&2
+        echo "FAIL $name: kubectl kustomize" >&2
+        status=1
+        continue
+    fi
+    count="$(grep -c '^kind:' "$rendered" || true)"
+    for version in $versions; do
+        venv="$(venv_for "$(package_for "$version")")"
+        # --quiet prints only warnings and errors: any output is a failure (a kind
+        # without a schema is only a warning to kubernetes-validate).
+        if out="$("$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "$rendered" 2>&1)" \
+            && [[ -z "$out" ]]; then
+            echo "ok   $name: $count objects valid against Kubernetes $version (strict)"
+        else
+            echo "$out" >&2
+            echo "FAIL $name: Kubernetes $version" >&2
+            status=1
+        fi
+    done
+    # Checks the schemas cannot make (PyYAML comes with kubernetes-validate).
+    if ! "$venv/bin/python" - "$rendered" "$name" <<'PY'; then
+import sys, yaml
+
+path, name = sys.argv[1], sys.argv[2]
+objs = [o for o in yaml.safe_load_all(open(path)) if o]
+errors = []
+def check(cond, msg):
+    if not cond:
+        errors.append(msg)
+
+by_kind = {}
+for o in objs:
+    by_kind.setdefault(o["kind"], []).append(o)
+deps = by_kind.get("Deployment", [])
+check(len(deps) == 1, "exactly one Deployment")
+dep = deps[0]
+home = dep["metadata"].get("namespace")
+pod = dep["spec"]["template"]["spec"]
+labels = dep["spec"]["template"]["metadata"]["labels"]
+check(dep["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "sparktest-k8s"},
+      "the Deployment selects app.kubernetes.io/name=sparktest-k8s")
+check(dep["spec"]["replicas"] >= 2, "at least 2 replicas")
+(c,) = pod["containers"]
+env = {e["name"]: e.get("value") for e in c.get("env", [])}
+
+# Probes: the service's own endpoints, never the apiserver-dependent health.
+check(c["livenessProbe"]["httpGet"]["path"] == "/livez", "liveness probe on /livez")
+check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness probe on /readyz")
+for p in ("livenessProbe", "readinessProbe", "startupProbe"):
+    check(c.get(p, {}).get("httpGet", {}).get("path") != "/api/k8s/health",
+          f"{p} must not be /api/k8s/health (it follows the apiserver)")
+
+# Drain: the kubelet's SIGKILL comes after the unready delay and the whole drain.
+grace = int(env.get("SHUTDOWN_GRACE_SECONDS") or 20)
+delay = int(env.get("SHUTDOWN_DELAY_SECONDS") or 0)
+check(delay > 0, "SHUTDOWN_DELAY_SECONDS lets the endpoint leave the Service before the listener closes")
+tgps = pod.get("terminationGracePeriodSeconds", 30)
+check(tgps >= delay + grace + 5,
+      f"terminationGracePeriodSeconds {tgps} < unready delay {delay} + drain {grace} + 5")
+
+# Hardening.
+psc, csc = pod.get("securityContext", {}), c.get("securityContext", {})
+check(psc.get("runAsNonRoot") or csc.get("runAsNonRoot"), "runAsNonRoot")
+check((psc.get("seccompProfile") or csc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+      "seccomp RuntimeDefault")
+check(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+check(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation false")
+check(csc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities drop ALL")
+for k in ("requests", "limits"):
+    for r in ("cpu", "memory"):
+        check(r in c.get("resources", {}).get(k, {}), f"resources.{k}.{r}")
+check(env.get("LOG_FORMAT") == "json", "LOG_FORMAT=json")
+
+# Selectors of the Service, the PodDisruptionBudget and the NetworkPolicy match the pods.
+def selects(sel):
+    return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
+for o in by_kind.get("Service", []):
+    check(selects(o["spec"]["selector"]), f"Service {o['metadata']['name']} selects the pods")
+for o in by_kind.get("PodDisruptionBudget", []):
+    check(selects(o["spec"]["selector"]["matchLabels"]), "PodDisruptionBudget selects the pods")
+for o in by_kind.get("NetworkPolicy", []):
+    check(selects(o["spec"]["podSelector"]["matchLabels"]), "NetworkPolicy selects the pods")
+for k in ("ServiceAccount", "Service", "PodDisruptionBudget", "NetworkPolicy", "Role", "RoleBinding"):
+    check(k in by_kind, f"a {k}")
+
+# RBAC: every Role has exactly rbac.yaml's rules (the extra namespaces' Roles are
+# copied from it), every binding names the Deployment's service account in its
+# namespace, and the Deployment runs as that account.
+sa = pod["serviceAccountName"]
+base_roles = [r for r in by_kind.get("Role", []) if r["metadata"]["name"] == "sparktest-backend"]
+check(len(base_roles) == 1, "one Role sparktest-backend")
+for r in by_kind.get("Role", []):
+    check(r.get("rules") and r["rules"] == base_roles[0]["rules"],
+          f"Role {r['metadata'].get('namespace')}/{r['metadata']['name']} has rbac.yaml's rules")
+roles = {(r["metadata"].get("namespace"), r["metadata"]["name"]) for r in by_kind.get("Role", [])}
+for b in by_kind.get("RoleBinding", []):
+    ns = b["metadata"].get("namespace")
+    check((ns, b["roleRef"]["name"]) in roles, f"RoleBinding {ns}/{b['metadata']['name']}: its Role exists in its namespace")
+    for s in b["subjects"]:
+        check(s["kind"] == "ServiceAccount" and s["name"] == sa
+              and s.get("namespace", ns) == home,
+              f"RoleBinding {ns}/{b['metadata']['name']} binds {home}/{sa}")
+if "ALLOWED_NAMESPACES" in env:
+    allowed = env["ALLOWED_NAMESPACES"].split(",")
+    bound = {b["metadata"].get("namespace") for b in by_kind.get("RoleBinding", [])}
+    check(set(allowed) == bound, f"ALLOWED_NAMESPACES {allowed} = the namespaces with a RoleBinding {sorted(bound)}")
+    check(allowed[0] == home, "ALLOWED_NAMESPACES starts with the home namespace")
+
+for e in errors:
+    print(f"FAIL {name}: {e}", file=sys.stderr)
+if not errors:
+    print(f"ok   {name}: probes, drain, hardening, selectors and RBAC consistent")
+sys.exit(1 if errors else 0)
+PY
+        status=1
+    fi
+done
+exit "$status"
