@@ -69,6 +69,8 @@ struct Inner {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// True from SIGTERM on: `/readyz` answers 503.
     unready: std::sync::atomic::AtomicBool,
+    /// The watch-backed cache of the namespace's Jobs, once started.
+    job_cache: std::sync::OnceLock<crate::jobs::cache::JobCache>,
 }
 
 impl AppState {
@@ -103,6 +105,7 @@ impl AppState {
                 health: crate::api::health::HealthCache::default(),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 unready: std::sync::atomic::AtomicBool::new(false),
+                job_cache: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -134,6 +137,24 @@ impl AppState {
         async move {
             let _ = rx.wait_for(|down| *down).await;
         }
+    }
+
+    /// Starts the watch-backed job cache (when there is a cluster); it stops with the
+    /// server.
+    pub fn start_job_cache(&self) {
+        if let Ok(client) = self.client() {
+            let cache = crate::jobs::cache::JobCache::spawn(
+                client.clone(),
+                self.namespace(),
+                self.shutting_down(),
+            );
+            let _ = self.inner.job_cache.set(cache);
+        }
+    }
+
+    /// The job cache, when started.
+    pub fn job_cache(&self) -> Option<&crate::jobs::cache::JobCache> {
+        self.inner.job_cache.get()
     }
 
     pub fn policy(&self) -> &Policy {

@@ -1125,3 +1125,76 @@ async fn unknown_routes_and_wrong_methods_are_json() {
     let (code, _) = call(&state, "PUT", "/api/k8s/jobs/test-job-123").await;
     assert_eq!(code, 405);
 }
+
+// ---------------------------------------------------------------------------------
+// The watch-backed job cache
+
+#[tokio::test]
+async fn status_is_served_from_the_watch_backed_cache() {
+    let (pki, api) = apiserver().await;
+    // The namespace's jobs: one list (the recorded JobList), then a watch that stays
+    // open.
+    Mock::given(method("GET"))
+        .and(path("/apis/batch/v1/namespaces/default/jobs"))
+        .and(Query(None))
+        .and(bearer())
+        .respond_with(replay("68_job_list_final"))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/apis/batch/v1/namespaces/default/jobs"))
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .and(wiremock::matchers::query_param(
+            "allowWatchBookmarks",
+            "true",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&api.mock)
+        .await;
+    let state = state_for(&pki, &api);
+    state.start_job_cache();
+    let cache = state.job_cache().unwrap();
+    for _ in 0..200 {
+        if cache.is_synced() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(cache.is_synced());
+    let list: serde_json::Value =
+        serde_json::from_slice(&recorded("68_job_list_final").body).unwrap();
+    let name = list["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..20 {
+        let (code, body) = call(&state, "GET", &format!("/api/k8s/jobs/{name}/status")).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["job_name"], name.as_str());
+    }
+    let job_reads = api
+        .mock
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.url
+                .path()
+                .starts_with("/apis/batch/v1/namespaces/default/jobs/")
+        })
+        .count();
+    assert_eq!(job_reads, 0, "20 status requests, no direct job read");
+    // A job the cache does not hold is read directly.
+    Mock::given(method("GET"))
+        .and(path(
+            "/apis/batch/v1/namespaces/default/jobs/does-not-exist",
+        ))
+        .respond_with(replay("14_job_get_not_found"))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    let (code, _) = call(&state, "GET", "/api/k8s/jobs/does-not-exist/status").await;
+    assert_eq!(code, 404);
+}

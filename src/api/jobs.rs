@@ -187,7 +187,7 @@ struct StatusReply {
 
 async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
     let client = state.client()?;
-    let report = jobs::job_report(client, state.namespace(), &name).await?;
+    let report = jobs::job_report(client, state.job_cache(), state.namespace(), &name).await?;
     Ok(warp::reply::json(&StatusReply {
         view: StatusView::new(&report.job, report.state),
         timestamp: now_rfc3339(),
@@ -228,7 +228,7 @@ async fn logs(
         state: job_state,
         message,
         pod_count,
-    } = job_logs(client, ns, &name, &options).await?;
+    } = job_logs(client, state.job_cache(), ns, &name, &options).await?;
     Ok(warp::reply::json(&LogsReply {
         job_name: name.to_string(),
         pod_name: pod_name.unwrap_or_default(),

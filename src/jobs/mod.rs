@@ -1,6 +1,7 @@
 //! SparkTest's operations on Jobs, over the Kubernetes client: read a Job and its pods,
 //! derive its status, read its logs the way kubectl does, delete it with its pods.
 
+pub mod cache;
 pub mod events;
 pub mod logs;
 pub mod pods;
@@ -79,18 +80,32 @@ pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<
 
 /// A Job with its derived state (and the pods, when they were needed).
 pub struct JobReport {
-    pub job: Job,
+    pub job: std::sync::Arc<Job>,
     pub state: status::JobState,
 }
 
-/// Reads a Job and derives its state, listing its pods only when the Job alone cannot
-/// tell running from pending.
+/// The Job from the cache when it holds it, else from the apiserver.
+pub async fn cached_job(
+    client: &Client,
+    cache: Option<&cache::JobCache>,
+    ns: &Namespace,
+    name: &JobName,
+) -> Result<std::sync::Arc<Job>, JobError> {
+    match cache.and_then(|c| c.get(name.as_str())) {
+        Some(job) => Ok(job),
+        None => get_job(client, ns, name).await.map(std::sync::Arc::new),
+    }
+}
+
+/// Reads a Job (from the cache when it holds it) and derives its state, listing its
+/// pods only when the Job alone cannot tell running from pending.
 pub async fn job_report(
     client: &Client,
+    cache: Option<&cache::JobCache>,
     ns: &Namespace,
     name: &JobName,
 ) -> Result<JobReport, JobError> {
-    let job = get_job(client, ns, name).await?;
+    let job = cached_job(client, cache, ns, name).await?;
     let pods = if status::needs_pods(&job) {
         Some(job_pods(client, ns, &job).await?)
     } else {

@@ -22,6 +22,9 @@ use super::{Client, KubeError};
 pub const WATCH_TIMEOUT: Duration = Duration::from_secs(290);
 /// A watch that sends nothing for this long (not even a bookmark) is taken as dead.
 const IDLE_LIMIT: Duration = Duration::from_secs(WATCH_TIMEOUT.as_secs() + 30);
+/// A watch that ends sooner than this after it was opened is not reopened at once (a
+/// proxy that closes watches immediately must not turn the watcher into a busy loop).
+const MIN_WATCH_LIFE: Duration = Duration::from_secs(1);
 /// One watch event may not be longer than this (a Job or Pod is a few KiB).
 const MAX_EVENT: usize = 4 * 1024 * 1024;
 
@@ -50,6 +53,8 @@ pub struct Watcher<T> {
     path: String,
     resource_version: Option<String>,
     stream: Option<Lines>,
+    /// When the current (or last) watch was opened; `None` after a list.
+    opened: Option<tokio::time::Instant>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -67,6 +72,7 @@ impl<T: DeserializeOwned> Watcher<T> {
             path,
             resource_version: None,
             stream: None,
+            opened: None,
             _t: PhantomData,
         }
     }
@@ -84,6 +90,12 @@ impl<T: DeserializeOwned> Watcher<T> {
                 return self.relist().await;
             };
             if self.stream.is_none() {
+                if let Some(since) = self.opened.map(|t| t.elapsed()) {
+                    if since < MIN_WATCH_LIFE {
+                        tokio::time::sleep(MIN_WATCH_LIFE - since).await;
+                    }
+                }
+                self.opened = Some(tokio::time::Instant::now());
                 let path = format!(
                     "{}watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={}",
                     self.path,
@@ -167,6 +179,7 @@ impl<T: DeserializeOwned> Watcher<T> {
         let list: List<T> = self.client.get_json(&path).await?;
         self.resource_version = list.metadata.resource_version;
         self.stream = None;
+        self.opened = None;
         Ok(Event::Restarted(list.items))
     }
 }
