@@ -101,14 +101,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// `RUST_LOG` as `target=level` directives (`info`, `sparktest_k8s=debug,hyper=warn`);
+/// tracing-subscriber's `Targets` parses them without a regex engine.
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp::server=off"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    const DEFAULT: &str = "info,warp::server=off";
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| DEFAULT.to_string());
+    let filter: tracing_subscriber::filter::Targets = directives.parse().unwrap_or_else(|e| {
+        eprintln!("RUST_LOG {directives:?} is not a list of target=level directives ({e}); using {DEFAULT}");
+        DEFAULT.parse().expect("the default directives parse")
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).init(),
     }
 }

@@ -3,8 +3,8 @@
 //! never accept is answered 400 before any call.
 
 use serde::{Deserialize, Serialize};
-use warp::Filter;
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use super::error::{ApiError, InvalidInput, reply};
 use super::with_state;
@@ -216,7 +216,7 @@ async fn logs(
     name: JobName,
     query: LogQuery,
     state: AppState,
-) -> Result<impl warp::Reply, ApiError> {
+) -> Result<warp::reply::Response, ApiError> {
     let options = query.into_options(state.log_limits())?;
     let client = state.client()?;
     let ns = state.namespace();
@@ -229,7 +229,7 @@ async fn logs(
         message,
         pod_count,
     } = job_logs(client, state.job_cache(), ns, &name, &options).await?;
-    Ok(warp::reply::json(&LogsReply {
+    Ok(json_reply(&LogsReply {
         job_name: name.to_string(),
         pod_name: pod_name.unwrap_or_default(),
         logs,
@@ -242,6 +242,21 @@ async fn logs(
         reason: job_state.reason,
         message: message.or(job_state.message),
     }))
+}
+
+/// A JSON reply written once into a buffer sized for it (a log reply is mostly its
+/// `logs`: growing a small buffer would copy it again and again).
+fn json_reply(reply: &LogsReply) -> warp::reply::Response {
+    let mut body = Vec::with_capacity(reply.logs.len() + reply.logs.len() / 16 + 1024);
+    if let Err(e) = serde_json::to_writer(&mut body, reply) {
+        return ApiError::Validation(format!("cannot encode the reply: {e}")).into_response();
+    }
+    let mut response = warp::reply::Response::new(body.into());
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 #[derive(Serialize)]

@@ -251,6 +251,11 @@ async fn read_container_log(
             None => format!("the pod has not started: {reason}"),
         }));
     }
+    // Room for the whole body at once when its length is known (within the cap).
+    let hint = hyper::body::Body::size_hint(response.body())
+        .upper()
+        .unwrap_or(0);
+    out.reserve(usize::try_from(hint).unwrap_or(usize::MAX));
     let mut body = response.into_body();
     let timeout = client.timeout();
     let read = async {
@@ -312,6 +317,11 @@ impl BoundedBuffer {
         self.cap - self.buf.len()
     }
 
+    /// Makes room for `additional` bytes, never beyond the cap.
+    fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional.min(self.remaining()));
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         let room = self.remaining();
         if bytes.len() > room {
@@ -322,14 +332,19 @@ impl BoundedBuffer {
         }
     }
 
-    /// The text, without a UTF-8 sequence the cut split in two.
+    /// The text, without a UTF-8 sequence the cut split in two. Valid UTF-8 (the usual
+    /// case) becomes the String without a copy.
     fn into_string(self) -> String {
-        let bytes = &self.buf[..];
-        let end = match std::str::from_utf8(bytes) {
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            _ => bytes.len(),
-        };
-        String::from_utf8_lossy(&bytes[..end]).into_owned()
+        let mut bytes = Vec::from(self.buf);
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            if e.error_len().is_none() {
+                bytes.truncate(e.valid_up_to());
+            }
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
     }
 }
 
