@@ -22,12 +22,13 @@
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse.
 //! - [`state`]: what handlers share.
-//! - [`secret`], [`time`]: redacted secrets, RFC 3339.
+//! - [`secret`], [`time`], [`files`]: redacted secrets, RFC 3339, bounded file reads.
 
 pub mod api;
 pub mod check;
 pub mod cli;
 pub mod cluster;
+pub mod files;
 pub mod jobs;
 pub mod kube;
 pub mod names;

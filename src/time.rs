@@ -83,6 +83,10 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
     let secs = u64::try_from(secs).ok()?;
+    // Kubernetes times are four-digit years: 10000-01-01 could not be written back.
+    if secs > 253_402_300_799 {
+        return None;
+    }
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 

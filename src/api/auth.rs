@@ -58,7 +58,7 @@ impl ApiTokens {
             path: path.clone(),
             message,
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        let text = crate::files::read_to_string(&path).map_err(|e| error(e.to_string()))?;
         let digests = parse(&text);
         if digests.is_empty() {
             return Err(error("holds no token (one per line)".into()));
@@ -104,7 +104,7 @@ impl ApiTokens {
         if modified.is_some() && modified == state.modified {
             return;
         }
-        match std::fs::read_to_string(&self.path).map(|t| parse(&t)) {
+        match crate::files::read_to_string(&self.path).map(|t| parse(&t)) {
             Ok(digests) if !digests.is_empty() => {
                 tracing::info!(path = %self.path.display(), tokens = digests.len(), "API tokens reloaded");
                 state.digests = digests;

@@ -51,7 +51,7 @@ pub fn try_uri(host: &str, port: &str) -> Result<ServerUrl, InClusterError> {
 pub fn load(host: &str, port: &str, dir: &Path) -> Result<ClusterConfig, InClusterError> {
     let server = try_uri(host, port)?;
     let ca_pem = read_named(&dir.join("ca.crt")).map_err(InClusterError::Files)?;
-    let namespace = std::fs::read_to_string(dir.join("namespace"))
+    let namespace = crate::files::read_to_string(&dir.join("namespace"))
         .ok()
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());

@@ -200,7 +200,7 @@ pub fn split_path_list(value: &str) -> Vec<PathBuf> {
 pub fn load(paths: &[PathBuf]) -> Result<Merged, KubeconfigError> {
     let mut merged = Merged::default();
     for path in paths {
-        let text = match std::fs::read(path) {
+        let text = match crate::files::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(source) => {
@@ -643,7 +643,7 @@ fn data_or_file(
     }
     if let Some(path) = path.as_deref().filter(|p| !p.is_empty()) {
         let resolved = resolve_path(file, path);
-        return std::fs::read(&resolved)
+        return crate::files::read(&resolved)
             .map(Some)
             .map_err(|e| KubeconfigError::Field {
                 file: file.to_path_buf(),

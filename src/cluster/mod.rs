@@ -400,7 +400,7 @@ pub fn default_namespace(flag: Option<&str>, cluster: Option<&ClusterConfig>) ->
 
 /// Reads a file, naming it in the error.
 pub(crate) fn read_named(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    crate::files::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 #[cfg(test)]

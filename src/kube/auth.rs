@@ -125,7 +125,7 @@ impl TokenFile {
                 return Ok(header.clone());
             }
         }
-        let read = std::fs::read_to_string(&self.path)
+        let read = crate::files::read_to_string(&self.path)
             .map_err(|e| format!("cannot read token file {}: {e}", self.path.display()))
             .and_then(|t| {
                 let t = t.trim().to_string();

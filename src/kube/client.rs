@@ -333,12 +333,12 @@ fn build_http(
             .enable_http1()
             .wrap_connector(http)
     };
-    // Over HTTP/1.1 every concurrent request holds its own connection: after a burst,
-    // keep a few idle ones, not one per request of the burst, and keep each connection's
-    // read buffer small (bodies stream through it in pieces anyway).
+    // Over HTTP/1.1 every concurrent request holds its own connection. Idle ones are
+    // kept (up to 256) so a busy frontend does not pay a TLS handshake per request;
+    // each connection's read buffer stays small (bodies stream through it in pieces).
     Ok(HyperClient::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(32)
+        .pool_max_idle_per_host(256)
         .http1_max_buf_size(64 * 1024)
         .build(connector))
 }

@@ -77,7 +77,7 @@ fn system_bundle() -> Result<(Vec<u8>, String), KubeError> {
         .into_iter()
         .chain(SYSTEM_CA_BUNDLES.iter().map(std::path::PathBuf::from));
     for path in candidates {
-        if let Ok(pem) = std::fs::read(&path) {
+        if let Ok(pem) = crate::files::read(&path) {
             return Ok((pem, format!("system CA bundle {}", path.display())));
         }
     }
