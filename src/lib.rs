@@ -15,9 +15,11 @@
 //!   - [`kube::watch`]: list-then-watch with bookmarks, reconnects and re-lists.
 //!   - [`kube::resources`]: the objects and paths used.
 //!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
-//! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events.
+//! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events, and
+//!   [`jobs::cache`], the watch-backed cache of the namespace's Jobs.
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
-//!   [`api::stream`] serves the live endpoints (SSE or WebSocket).
+//!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
+//!   authenticates callers, [`api::probes`] answers the kubelet.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse.
