@@ -11,7 +11,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use sparktest_k8s::cluster::{AuthConfig, ClusterConfig, ConfigSource, ServerUrl, TlsConfig};
 use sparktest_k8s::state::{Connection, LogLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -109,17 +108,10 @@ async fn fake_apiserver(written: Arc<AtomicU64>) -> std::net::SocketAddr {
 async fn a_one_gib_log_is_served_within_the_cap_with_bounded_memory() {
     let written = Arc::new(AtomicU64::new(0));
     let addr = fake_apiserver(written.clone()).await;
-    let config = ClusterConfig {
-        source: ConfigSource::Environment {
-            variable: "KUBERNETES_API_URL",
-        },
-        server: ServerUrl::parse(&format!("http://{addr}")).unwrap(),
-        tls: TlsConfig::default(),
-        auth: AuthConfig::None,
-        namespace: None,
-        proxy_url: None,
-    };
-    let client = common::client_for(&config, std::time::Duration::from_secs(30));
+    let client = common::plain_http_client(
+        &format!("http://{addr}"),
+        std::time::Duration::from_secs(30),
+    );
     let state = sparktest_k8s::AppState::new(
         Connection {
             client: Ok(client),

@@ -24,7 +24,6 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sparktest_k8s::AppState;
-use sparktest_k8s::cluster::{AuthConfig, ClusterConfig, ConfigSource, ServerUrl, TlsConfig};
 use sparktest_k8s::state::{Connection, LogLimits, StreamLimits};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -232,17 +231,7 @@ struct Service {
 
 /// Runs the real server on 127.0.0.1:0, pointed at `api` over plain HTTP.
 async fn start_service(api: &FakeApiserver, max_streams: usize) -> Service {
-    let config = ClusterConfig {
-        source: ConfigSource::Environment {
-            variable: "KUBERNETES_API_URL",
-        },
-        server: ServerUrl::parse(&api.url()).unwrap(),
-        tls: TlsConfig::default(),
-        auth: AuthConfig::None,
-        namespace: None,
-        proxy_url: None,
-    };
-    let client = common::client_for(&config, Duration::from_secs(10));
+    let client = common::plain_http_client(&api.url(), Duration::from_secs(10));
     let state = AppState::with_streams(
         Connection {
             client: Ok(client),

@@ -196,6 +196,22 @@ pub fn cluster_config(pki: &Pki, mock: &TlsMock) -> ClusterConfig {
     }
 }
 
+/// A client for a plain-HTTP loopback apiserver (as with `KUBERNETES_API_URL` and a
+/// `kubectl proxy` sidecar): no TLS, and so no credentials.
+pub fn plain_http_client(url: &str, timeout: Duration) -> Client {
+    let config = ClusterConfig {
+        source: ConfigSource::Environment {
+            variable: "KUBERNETES_API_URL",
+        },
+        server: ServerUrl::parse(url).unwrap(),
+        tls: TlsConfig::default(),
+        auth: AuthConfig::None,
+        namespace: None,
+        proxy_url: None,
+    };
+    client_for(&config, timeout)
+}
+
 pub fn client_for(config: &ClusterConfig, timeout: Duration) -> Client {
     Client::new(
         config,
