@@ -28,6 +28,11 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Log reads (`GET .../logs`) in flight at once. Each holds a whole log, up to
+/// `--max-log-bytes`, and its JSON; on two cores more at once only add memory (and
+/// apiserver connections), not throughput, so further requests queue in order.
+pub const MAX_CONCURRENT_LOG_READS: usize = 32;
+
 /// Limits of the live streams.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -64,6 +69,8 @@ struct Inner {
     logs: LogLimits,
     streams: StreamLimits,
     stream_permits: Arc<tokio::sync::Semaphore>,
+    /// Log reads in flight (each holds a whole log and its JSON): more wait their turn.
+    log_reads: tokio::sync::Semaphore,
     health: crate::api::health::HealthCache,
     /// Flips to true when the server starts draining: live streams end at once.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -102,6 +109,7 @@ impl AppState {
                 logs,
                 streams,
                 stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
+                log_reads: tokio::sync::Semaphore::new(MAX_CONCURRENT_LOG_READS),
                 health: crate::api::health::HealthCache::default(),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 unready: std::sync::atomic::AtomicBool::new(false),
@@ -159,6 +167,15 @@ impl AppState {
 
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
+    }
+
+    /// Waits for a turn to read a log (see [`MAX_CONCURRENT_LOG_READS`]).
+    pub async fn log_read_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .log_reads
+            .acquire()
+            .await
+            .expect("the log-read semaphore is never closed")
     }
 
     pub fn stream_limits(&self) -> StreamLimits {

@@ -228,7 +228,10 @@ async fn logs(
         state: job_state,
         message,
         pod_count,
-    } = job_logs(client, state.job_cache(), ns, &name, &options).await?;
+    } = {
+        let _turn = state.log_read_permit().await;
+        job_logs(client, state.job_cache(), ns, &name, &options).await?
+    };
     Ok(json_reply(&LogsReply {
         job_name: name.to_string(),
         pod_name: pod_name.unwrap_or_default(),
