@@ -198,6 +198,8 @@ async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiE
 struct LogsReply {
     job_name: String,
     pod_name: String,
+    /// Written by [`json_reply`] itself, after the other fields.
+    #[serde(skip)]
     logs: String,
     timestamp: String,
     status: Phase,
@@ -247,13 +249,19 @@ async fn logs(
     }))
 }
 
-/// A JSON reply written once into a buffer sized for it (a log reply is mostly its
-/// `logs`: growing a small buffer would copy it again and again).
+/// A log reply written once into a buffer sized for it (a log reply is mostly its
+/// `logs`: growing a small buffer would copy it again and again): the other fields by
+/// serde, then `"logs"` by the fast escaper of [`super::json`].
 fn json_reply(reply: &LogsReply) -> warp::reply::Response {
     let mut body = Vec::with_capacity(reply.logs.len() + reply.logs.len() / 16 + 1024);
     if let Err(e) = serde_json::to_writer(&mut body, reply) {
         return ApiError::Validation(format!("cannot encode the reply: {e}")).into_response();
     }
+    // `{...}` becomes `{...,"logs":"..."}`.
+    body.pop();
+    body.extend_from_slice(b",\"logs\":");
+    super::json::push_json_string(&mut body, &reply.logs);
+    body.push(b'}');
     let mut response = warp::reply::Response::new(body.into());
     response.headers_mut().insert(
         warp::http::header::CONTENT_TYPE,
