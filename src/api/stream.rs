@@ -181,37 +181,8 @@ fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
 /// The JSON payload of an event: its fields, or for `error` the error body.
 fn payload(event: &StreamEvent) -> serde_json::Value {
     match event {
-        StreamEvent::Failed(e) => {
-            let e: ApiError = match e {
-                jobs::JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-                jobs::JobError::Unmanaged { .. } => ApiError::Forbidden(e.to_string()),
-                jobs::JobError::Kube(k) => ApiError::Kube(clone_kube(k)),
-            };
-            e.body()
-        }
+        StreamEvent::Failed(e) => ApiError::from(e.clone()).body(),
         other => serde_json::to_value(other).unwrap_or_default(),
-    }
-}
-
-/// KubeError is not Clone (it carries io errors' text only, but keeps the type
-/// honest); the mapping needs an owned one.
-fn clone_kube(e: &crate::kube::KubeError) -> crate::kube::KubeError {
-    use crate::kube::KubeError as K;
-    match e {
-        K::Api { code, status } => K::Api {
-            code: *code,
-            status: status.clone(),
-        },
-        K::Timeout(d) => K::Timeout(*d),
-        K::Connect { server, message } => K::Connect {
-            server: server.clone(),
-            message: message.clone(),
-        },
-        K::Tls { server, message } => K::Tls {
-            server: server.clone(),
-            message: message.clone(),
-        },
-        other => K::Decode(other.to_string()),
     }
 }
 

@@ -11,12 +11,12 @@ pub mod stream;
 use http::Method;
 use serde::de::IgnoredAny;
 
-use crate::kube::resources::{self, Job, List, Pod, job_path, jobs_path, pods_path, query};
+use crate::kube::resources::{self, Job, List, Pod, job_path, pods_path, query};
 use crate::kube::{Client, KubeError};
 use crate::names::{JobName, Namespace};
 
 /// What went wrong with a job operation: the job is missing, or the client failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
     /// The Job does not exist in the namespace (the apiserver answered 404).
     #[error("job '{name}' not found in namespace '{namespace}'")]
@@ -170,9 +170,4 @@ pub fn delete_options(uid: Option<&str>) -> serde_json::Value {
         body["preconditions"] = serde_json::json!({ "uid": uid });
     }
     body
-}
-
-/// The path of a namespace's Job list (for health and listing).
-pub fn list_path(ns: &Namespace) -> String {
-    jobs_path(ns.as_str())
 }

@@ -45,7 +45,7 @@ pub struct StatusCause {
 }
 
 /// Why a call to the apiserver failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum KubeError {
     /// No cluster is configured, or its configuration is broken; the message says what
     /// was tried.

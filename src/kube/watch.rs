@@ -77,11 +77,6 @@ impl<T: DeserializeOwned> Watcher<T> {
         }
     }
 
-    /// The last resourceVersion seen.
-    pub fn resource_version(&self) -> Option<&str> {
-        self.resource_version.as_deref()
-    }
-
     /// The next event. Network and apiserver errors are returned; calling again retries
     /// from where the watcher was (the caller decides on backoff).
     pub async fn next(&mut self) -> Result<Event<T>, KubeError> {
