@@ -107,7 +107,12 @@ async fn every_apiserver_call_is_allowed_by_the_role_and_every_verb_is_used() {
     // Jobs: list (health, watch), watch, get, delete.
     Mock::given(path("/apis/batch/v1/namespaces/default/jobs"))
         .and(query_param("watch", "true"))
-        .respond_with(json("56_watch_jobs_from_rv_create_complete_delete_admin"))
+        // Answered after a moment: the pod watcher (its own task) opens its watch before
+        // the job completes and the watch endpoint ends both.
+        .respond_with(
+            json("56_watch_jobs_from_rv_create_complete_delete_admin")
+                .set_delay(Duration::from_millis(500)),
+        )
         .with_priority(1)
         .mount(mock)
         .await;
