@@ -75,7 +75,7 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         cors_origins: settings.cors_origins.clone(),
     };
     let state = AppState::with_policy(connection, namespace, limits, streams, policy);
-    state.start_job_cache();
+    state.start_caches();
     let drain = sparktest_k8s::Drain {
         delay: Duration::from_secs(settings.shutdown_delay_seconds),
         grace: Duration::from_secs(settings.shutdown_grace_seconds),

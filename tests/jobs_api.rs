@@ -1153,8 +1153,8 @@ async fn status_is_served_from_the_watch_backed_cache() {
         .mount(&api.mock)
         .await;
     let state = state_for(&pki, &api);
-    state.start_job_cache();
-    let cache = state.job_cache().unwrap();
+    state.start_caches();
+    let cache = &state.caches().unwrap().jobs;
     for _ in 0..200 {
         if cache.is_synced() {
             break;
@@ -1197,4 +1197,70 @@ async fn status_is_served_from_the_watch_backed_cache() {
         .await;
     let (code, _) = call(&state, "GET", "/api/k8s/jobs/does-not-exist/status").await;
     assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
+    let (pki, api) = apiserver().await;
+    let uid = mount_job(
+        &api.mock,
+        "09_job_get_completed",
+        Some("19_pods_list_job_completed"),
+    )
+    .await;
+    mount_log(
+        &api.mock,
+        "test-job-123-h6gvc",
+        DEFAULT_LOG_QUERY,
+        "28_log_completed_timestamps",
+    )
+    .await;
+    // The pods of SparkTest's runs: the recorded list, each pod carrying the label its
+    // Job's template gives it; then a watch that stays open.
+    let mut pods: serde_json::Value =
+        serde_json::from_slice(&recorded("19_pods_list_job_completed").body).unwrap();
+    for pod in pods["items"].as_array_mut().unwrap() {
+        pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "sparktest".into();
+    }
+    let managed = || {
+        wiremock::matchers::query_param("labelSelector", "app.kubernetes.io/managed-by=sparktest")
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .and(managed())
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .and(managed())
+        .and(bearer())
+        .respond_with(ResponseTemplate::new(200).set_body_json(&pods))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    let state = state_for(&pki, &api);
+    state.start_caches();
+    let cache = &state.caches().unwrap().pods;
+    for _ in 0..200 {
+        if cache.is_synced() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(cache.is_synced());
+    let (code, body) = call(&state, "GET", "/api/k8s/jobs/test-job-123/logs").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["pod_name"], "test-job-123-h6gvc");
+    assert_eq!(body["logs"], text("28_log_completed_timestamps"));
+    let job_pod_lists = api
+        .mock
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.query().is_some_and(|q| q.contains(&uid)))
+        .count();
+    assert_eq!(job_pod_lists, 0, "the job's pods came from the cache");
 }

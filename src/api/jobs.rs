@@ -187,7 +187,7 @@ struct StatusReply {
 
 async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
     let client = state.client()?;
-    let report = jobs::job_report(client, state.job_cache(), state.namespace(), &name).await?;
+    let report = jobs::job_report(client, state.caches(), state.namespace(), &name).await?;
     Ok(warp::reply::json(&StatusReply {
         view: StatusView::new(&report.job, report.state),
         timestamp: now_rfc3339(),
@@ -232,7 +232,7 @@ async fn logs(
         pod_count,
     } = {
         let _turn = state.log_read_permit().await;
-        job_logs(client, state.job_cache(), ns, &name, &options).await?
+        job_logs(client, state.caches(), ns, &name, &options).await?
     };
     Ok(json_reply(&LogsReply {
         job_name: name.to_string(),

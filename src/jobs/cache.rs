@@ -1,51 +1,171 @@
-//! A watch-backed cache of the Jobs of the served namespace: listed once, then kept
-//! current by a watch (bookmarks, reconnects, re-list on 410). Job status is served
-//! from it, so frontends that poll never multiply the load on the apiserver; a Job
-//! not (yet) in it is read directly.
+//! Watch-backed caches of the served namespace: its Jobs, and the pods of the runs
+//! SparkTest manages. Each is listed once, then kept current by a watch (bookmarks,
+//! reconnects, re-list on 410). Job status and log requests are served from them, so
+//! frontends that poll never multiply the load on the apiserver; whatever a cache does
+//! not hold (not synced yet, created a moment ago, not managed) is read directly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+
 use crate::kube::Client;
-use crate::kube::resources::{Job, jobs_path};
+use crate::kube::resources::{Job, LabelSelector, ObjectMeta, Pod, jobs_path, pods_path, query};
 use crate::kube::watch::{Event, Watcher};
 use crate::names::Namespace;
 
-/// A cache of one namespace's Jobs. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct JobCache {
-    state: Arc<RwLock<State>>,
+/// The label every pod of a run SparkTest created carries (from the Job's pod
+/// template): the pod cache watches these pods only.
+pub const MANAGED_POD_SELECTOR: &str = "app.kubernetes.io/managed-by=sparktest";
+
+/// A cache of one namespace's objects of one kind. Cheap to clone.
+pub struct Cache<T> {
+    state: Arc<RwLock<State<T>>>,
 }
 
-#[derive(Default)]
-struct State {
+/// The namespace's Jobs (all of them: status is asked of any Job).
+pub type JobCache = Cache<Job>;
+
+/// The pods of the namespace's SparkTest-managed runs.
+pub type PodCache = Cache<Pod>;
+
+/// The caches of one namespace.
+#[derive(Debug, Clone)]
+pub struct Caches {
+    pub jobs: JobCache,
+    pub pods: PodCache,
+}
+
+impl Caches {
+    /// Starts both caches of `namespace`; each stops when its `stop()` completes.
+    pub fn spawn<F>(client: &Client, namespace: &Namespace, stop: impl Fn() -> F) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            jobs: JobCache::spawn(client.clone(), namespace, stop()),
+            pods: PodCache::spawn(client.clone(), namespace, stop()),
+        }
+    }
+}
+
+/// An object the caches can key by name.
+pub trait Cached: DeserializeOwned + Send + Sync + 'static {
+    fn meta(&self) -> &ObjectMeta;
+}
+
+impl Cached for Job {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Cached for Pod {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+struct State<T> {
     /// True once a list has been applied and while the watch is healthy.
     synced: bool,
-    jobs: HashMap<String, Arc<Job>>,
+    objects: HashMap<String, Arc<T>>,
 }
 
-impl std::fmt::Debug for JobCache {
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        Self {
+            synced: false,
+            objects: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for Cache<T> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Cache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        f.debug_struct("JobCache")
+        f.debug_struct("Cache")
             .field("synced", &state.synced)
-            .field("jobs", &state.jobs.len())
+            .field("objects", &state.objects.len())
             .finish()
     }
 }
 
 impl JobCache {
-    /// Starts keeping the cache for `namespace` in a background task that ends when
+    /// Starts keeping the Jobs of `namespace` in a background task that ends when
     /// `stop` completes.
     pub fn spawn(
         client: Client,
         namespace: &Namespace,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
+        Self::spawn_watch(
+            Watcher::new(client, &jobs_path(namespace.as_str()), ""),
+            "jobs",
+            stop,
+        )
+    }
+}
+
+impl PodCache {
+    /// Starts keeping the pods of SparkTest-managed runs in `namespace`.
+    pub fn spawn(
+        client: Client,
+        namespace: &Namespace,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        let selector = query(&[("labelSelector", MANAGED_POD_SELECTOR.to_string())]);
+        Self::spawn_watch(
+            Watcher::new(client, &pods_path(namespace.as_str()), &selector[1..]),
+            "pods",
+            stop,
+        )
+    }
+
+    /// The pods `selector` selects, when the cache is in sync and holds at least one:
+    /// every pod of a Job carries its template's labels, so holding one pod of a run
+    /// means holding all of them. `None` means "list them from the apiserver" (a Job
+    /// SparkTest did not create, or one whose first pod is a moment old).
+    pub fn select(&self, selector: &LabelSelector) -> Option<Vec<Pod>> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if !state.synced {
+            return None;
+        }
+        let pods: Vec<Pod> = state
+            .objects
+            .values()
+            .filter(|p| selector.matches(&p.metadata.labels))
+            .map(|p| Pod::clone(p))
+            .collect();
+        (!pods.is_empty()).then_some(pods)
+    }
+}
+
+impl<T: Cached> Cache<T> {
+    fn spawn_watch(
+        watcher: Watcher<T>,
+        what: &'static str,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
         let cache = Self::default();
-        let watcher = Watcher::new(client, &jobs_path(namespace.as_str()), "");
-        let task = cache.clone().keep(watcher);
+        let task = cache.clone().keep(watcher, what);
         tokio::spawn(async move {
             tokio::select! {
                 () = task => {}
@@ -55,14 +175,14 @@ impl JobCache {
         cache
     }
 
-    /// The cached Job, when the cache is in sync and holds it. `None` means "read it
-    /// from the apiserver" (not synced yet, or a Job created a moment ago).
-    pub fn get(&self, name: &str) -> Option<Arc<Job>> {
+    /// The cached object, when the cache is in sync and holds it. `None` means "read
+    /// it from the apiserver" (not synced yet, or created a moment ago).
+    pub fn get(&self, name: &str) -> Option<Arc<T>> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         if !state.synced {
             return None;
         }
-        state.jobs.get(name).cloned()
+        state.objects.get(name).cloned()
     }
 
     /// Whether the cache is in sync with the apiserver.
@@ -70,12 +190,12 @@ impl JobCache {
         self.state.read().unwrap_or_else(|e| e.into_inner()).synced
     }
 
-    /// How many Jobs the cache holds.
+    /// How many objects the cache holds.
     pub fn len(&self) -> usize {
         self.state
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .jobs
+            .objects
             .len()
     }
 
@@ -83,21 +203,21 @@ impl JobCache {
         self.len() == 0
     }
 
-    fn apply(&self, event: Event<Job>) {
+    fn apply(&self, event: Event<T>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         match event {
             Event::Restarted(list) => {
-                state.jobs = list
+                state.objects = list
                     .into_iter()
-                    .map(|j| (j.metadata.name.clone(), Arc::new(j)))
+                    .map(|o| (o.meta().name.clone(), Arc::new(o)))
                     .collect();
                 state.synced = true;
             }
-            Event::Applied(job) => {
-                state.jobs.insert(job.metadata.name.clone(), Arc::new(job));
+            Event::Applied(o) => {
+                state.objects.insert(o.meta().name.clone(), Arc::new(o));
             }
-            Event::Deleted(job) => {
-                state.jobs.remove(&job.metadata.name);
+            Event::Deleted(o) => {
+                state.objects.remove(&o.meta().name);
             }
         }
     }
@@ -109,7 +229,7 @@ impl JobCache {
     /// Applies the watcher's events forever. On an error the cache stops answering
     /// (callers read the apiserver directly) until the watcher recovers; without the
     /// `list`/`watch` permission it retries rarely, so the cache costs nothing.
-    async fn keep(self, mut watcher: Watcher<Job>) {
+    async fn keep(self, mut watcher: Watcher<T>, what: &'static str) {
         let mut failures = 0u32;
         loop {
             match watcher.next().await {
@@ -122,11 +242,11 @@ impl JobCache {
                     failures = failures.saturating_add(1);
                     let wait = if matches!(e.code(), Some(401 | 403)) {
                         if failures == 1 {
-                            tracing::warn!(error = %e, "job cache disabled: the service account cannot list and watch jobs; status is read from the apiserver on each request");
+                            tracing::warn!(error = %e, cache = what, "cache disabled: the service account cannot list and watch {what}; they are read from the apiserver on each request");
                         }
                         Duration::from_secs(300)
                     } else {
-                        tracing::debug!(error = %e, "job cache watch failed; retrying");
+                        tracing::debug!(error = %e, cache = what, "cache watch failed; retrying");
                         Duration::from_millis(250 << failures.min(7))
                     };
                     tokio::time::sleep(wait).await;
@@ -142,6 +262,41 @@ mod tests {
 
     fn job(name: &str) -> Job {
         serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap()
+    }
+
+    fn pod(name: &str, uid: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": {
+            "batch.kubernetes.io/controller-uid": uid,
+            "app.kubernetes.io/managed-by": "sparktest"}}}))
+        .unwrap()
+    }
+
+    fn selector(uid: &str) -> LabelSelector {
+        serde_json::from_value(serde_json::json!({"matchLabels": {
+            "batch.kubernetes.io/controller-uid": uid}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_are_selected_by_the_jobs_selector_and_absent_means_list() {
+        let cache = PodCache::default();
+        cache.apply(Event::Applied(pod("a-1", "u1")));
+        assert!(cache.select(&selector("u1")).is_none(), "not synced yet");
+        cache.apply(Event::Restarted(vec![pod("a-1", "u1"), pod("a-2", "u1"), pod("b-1", "u2")]));
+        let mut names: Vec<String> = cache
+            .select(&selector("u1"))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a-1", "a-2"]);
+        assert!(
+            cache.select(&selector("u3")).is_none(),
+            "no pod held: the caller lists (an unmanaged Job, or a new one)"
+        );
+        cache.unsync();
+        assert!(cache.select(&selector("u1")).is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use super::status::{self, JobState, Phase};
-use super::{JobError, job_pods, pods};
+use super::{JobError, cached_job_pods, pods};
 use crate::kube::resources::{Pod, pod_log_path, pod_path, query};
 use crate::kube::{Client, KubeError};
 use crate::names::{JobName, Namespace};
@@ -68,12 +68,12 @@ impl From<KubeError> for LogsError {
 /// Reads the logs of a job's pod (kubectl's pick unless `?pod=` names one).
 pub async fn job_logs(
     client: &Client,
-    cache: Option<&super::cache::JobCache>,
+    caches: Option<&super::cache::Caches>,
     ns: &Namespace,
     name: &JobName,
     options: &LogOptions,
 ) -> Result<JobLogs, LogsError> {
-    let job = super::cached_job(client, cache, ns, name).await?;
+    let job = super::cached_job(client, caches, ns, name).await?;
     // `?pod=` reads that one pod (and checks it is the job's); otherwise the job's pods
     // are listed and kubectl's pick is read.
     let pods = match &options.pod {
@@ -99,7 +99,7 @@ pub async fn job_logs(
             }
             vec![pod]
         }
-        None => job_pods(client, ns, &job).await?,
+        None => cached_job_pods(client, caches.map(|c| &c.pods), ns, &job).await?,
     };
     let state = status::job_state(&job, Some(&pods));
     let pod_count = pods.len();

@@ -78,6 +78,20 @@ pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<
     Ok(list.items)
 }
 
+/// The Job's pods from the pod cache when it holds them, else from the apiserver.
+pub async fn cached_job_pods(
+    client: &Client,
+    cache: Option<&cache::PodCache>,
+    ns: &Namespace,
+    job: &Job,
+) -> Result<Vec<Pod>, KubeError> {
+    let cached = cache.zip(job.spec.selector.as_ref());
+    match cached.and_then(|(cache, selector)| cache.select(selector)) {
+        Some(pods) => Ok(pods),
+        None => job_pods(client, ns, job).await,
+    }
+}
+
 /// A Job with its derived state (and the pods, when they were needed).
 pub struct JobReport {
     pub job: std::sync::Arc<Job>,
@@ -87,11 +101,11 @@ pub struct JobReport {
 /// The Job from the cache when it holds it, else from the apiserver.
 pub async fn cached_job(
     client: &Client,
-    cache: Option<&cache::JobCache>,
+    caches: Option<&cache::Caches>,
     ns: &Namespace,
     name: &JobName,
 ) -> Result<std::sync::Arc<Job>, JobError> {
-    match cache.and_then(|c| c.get(name.as_str())) {
+    match caches.and_then(|c| c.jobs.get(name.as_str())) {
         Some(job) => Ok(job),
         None => get_job(client, ns, name).await.map(std::sync::Arc::new),
     }
@@ -101,13 +115,13 @@ pub async fn cached_job(
 /// pods only when the Job alone cannot tell running from pending.
 pub async fn job_report(
     client: &Client,
-    cache: Option<&cache::JobCache>,
+    caches: Option<&cache::Caches>,
     ns: &Namespace,
     name: &JobName,
 ) -> Result<JobReport, JobError> {
-    let job = cached_job(client, cache, ns, name).await?;
+    let job = cached_job(client, caches, ns, name).await?;
     let pods = if status::needs_pods(&job) {
-        Some(job_pods(client, ns, &job).await?)
+        Some(cached_job_pods(client, caches.map(|c| &c.pods), ns, &job).await?)
     } else {
         None
     };
