@@ -106,6 +106,57 @@ pub struct Settings {
     )]
     pub shutdown_delay_seconds: u64,
 
+    /// Templates file of named executors for `POST /api/test-runs` (see
+    /// examples/templates.yaml). Unset: runs give their image and commands themselves.
+    #[arg(long, env = "TEMPLATES_FILE", global = true)]
+    pub templates: Option<PathBuf>,
+
+    /// Namespaces `?namespace=` may name (comma-separated); the service's own namespace
+    /// is always allowed and is the default.
+    #[arg(long, env = "ALLOWED_NAMESPACES", value_delimiter = ',', global = true)]
+    pub allowed_namespaces: Vec<String>,
+
+    /// Resource requests of a run that sets none.
+    #[arg(
+        long,
+        env = "DEFAULT_REQUESTS",
+        default_value = "cpu=100m,memory=128Mi",
+        global = true
+    )]
+    pub default_requests: crate::runs::ResourceList,
+
+    /// Resource limits of a run that sets none.
+    #[arg(
+        long,
+        env = "DEFAULT_LIMITS",
+        default_value = "cpu=1,memory=512Mi",
+        global = true
+    )]
+    pub default_limits: crate::runs::ResourceList,
+
+    /// The most CPU and memory a run may request or be limited to; beyond it, 400.
+    #[arg(
+        long,
+        env = "MAX_RESOURCES",
+        default_value = "cpu=4,memory=8Gi",
+        global = true
+    )]
+    pub max_resources: crate::runs::ResourceList,
+
+    /// A run's deadline when neither it nor its template sets `timeout_seconds`.
+    #[arg(long, env = "DEFAULT_RUN_TIMEOUT_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::runs::MAX_TIMEOUT_SECONDS)), global = true)]
+    pub default_run_timeout_seconds: u32,
+
+    /// Seconds a finished run's Job is kept before Kubernetes removes it (unless the
+    /// run or its template sets `ttl_seconds_after_finished`).
+    #[arg(long, env = "DEFAULT_RUN_TTL_SECONDS", default_value_t = 86400, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_TTL_SECONDS)), global = true)]
+    pub default_run_ttl_seconds: u32,
+
+    /// Retries of a failed run pod when neither the run nor its template sets
+    /// `backoff_limit` (0: a failed test is a failed run).
+    #[arg(long, env = "DEFAULT_RUN_BACKOFF_LIMIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_BACKOFF_LIMIT)), global = true)]
+    pub default_run_backoff_limit: u32,
+
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
     #[arg(
         long,
@@ -114,6 +165,22 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_grace_seconds: u64,
+}
+
+impl Settings {
+    /// The defaults and maxima of runs, checked against each other.
+    pub fn run_defaults(&self) -> Result<crate::runs::RunDefaults, String> {
+        let defaults = crate::runs::RunDefaults {
+            requests: self.default_requests.clone(),
+            limits: self.default_limits.clone(),
+            max: self.max_resources.clone(),
+            timeout_seconds: self.default_run_timeout_seconds,
+            ttl_seconds_after_finished: self.default_run_ttl_seconds,
+            backoff_limit: self.default_run_backoff_limit,
+        };
+        defaults.check()?;
+        Ok(defaults)
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +197,21 @@ mod tests {
         assert_eq!(cli.settings.bind.to_string(), "0.0.0.0");
         assert_eq!(cli.settings.timeout_seconds, 300);
         assert_eq!(cli.settings.max_log_lines, 1000);
+        assert_eq!(
+            cli.settings.run_defaults().unwrap(),
+            crate::runs::RunDefaults::default(),
+            "the flags' defaults are RunDefaults::default()"
+        );
+    }
+
+    #[test]
+    fn resource_flags_parse_and_are_checked_against_the_maximum() {
+        let cli =
+            Cli::try_parse_from(["sparktest-k8s", "--default-limits", "cpu=8,memory=1Gi"]).unwrap();
+        let e = cli.settings.run_defaults().unwrap_err();
+        assert_eq!(e, "DEFAULT_LIMITS cpu=8 exceeds MAX_RESOURCES cpu=4");
+        assert!(Cli::try_parse_from(["sparktest-k8s", "--max-resources", "gpu=1"]).is_err());
+        assert!(Cli::try_parse_from(["sparktest-k8s", "--max-resources", "cpu=lots"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! sparktest-k8s connects SparkTest to Kubernetes: a REST API over a hand-built
-//! Kubernetes client that reads job status and logs and deletes jobs.
+//! Kubernetes client that creates test runs as Jobs, reads their status and logs, and
+//! deletes them.
 //!
 //! # Layout
 //!
@@ -16,13 +17,16 @@
 //!   - [`kube::resources`]: the objects and paths used.
 //!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
 //! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events, and
-//!   [`jobs::cache`], the watch-backed cache of the namespace's Jobs.
+//!   [`jobs::cache`], the watch-backed caches of each namespace's Jobs and run pods.
+//! - [`runs`]: test runs as Jobs (spec, defaults and maxima, Job body, creation);
+//!   [`runs::templates`], the templates file.
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
 //!   authenticates callers, [`api::probes`] answers the kubelet.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
-//! - [`names`]: job names, run ids, namespaces that parse.
+//! - [`names`]: job names, run ids, namespaces that parse; [`quantity`]: CPU and
+//!   memory quantities that compare.
 //! - [`state`]: what handlers share.
 //! - [`secret`], [`time`], [`files`]: redacted secrets, RFC 3339, bounded file reads.
 
@@ -34,6 +38,8 @@ pub mod files;
 pub mod jobs;
 pub mod kube;
 pub mod names;
+pub mod quantity;
+pub mod runs;
 pub mod secret;
 pub mod server;
 pub mod state;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use sparktest_k8s::api::auth::ApiTokens;
 use sparktest_k8s::cli::{Cli, Command, LogFormat};
+use sparktest_k8s::runs::templates::Templates;
 use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};
 
 fn main() -> ExitCode {
@@ -56,6 +57,24 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
             }
         },
     };
+    let Some(runs) = run_config(&settings) else {
+        return ExitCode::FAILURE;
+    };
+    let mut allowed_namespaces = Vec::new();
+    for name in settings
+        .allowed_namespaces
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+    {
+        match name.parse::<Namespace>() {
+            Ok(ns) => allowed_namespaces.push(ns),
+            Err(e) => {
+                tracing::error!(error = %e, namespace = name, "ALLOWED_NAMESPACES names an invalid namespace");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let addr = std::net::SocketAddr::new(settings.bind, settings.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -73,6 +92,8 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         api_tokens,
         delete_unmanaged: settings.delete_unmanaged,
         cors_origins: settings.cors_origins.clone(),
+        allowed_namespaces,
+        runs: std::sync::Arc::new(runs),
     };
     let state = AppState::with_policy(connection, namespace, limits, streams, policy);
     state.start_caches();
@@ -83,6 +104,35 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
     sparktest_k8s::run(listener, state, shutdown_signal(), drain).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The run defaults and the templates file, checked before serving: a broken one is
+/// logged naming the file, template and field, and the service does not start.
+fn run_config(settings: &sparktest_k8s::cli::Settings) -> Option<state::RunConfig> {
+    let defaults = match settings.run_defaults() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "the run resource settings contradict each other");
+            return None;
+        }
+    };
+    let templates = match &settings.templates {
+        None => Default::default(),
+        Some(path) => match Templates::load(path, &defaults) {
+            Ok(t) => {
+                tracing::info!(path = %path.display(), templates = t.len(), "run templates loaded");
+                t
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the run templates");
+                return None;
+            }
+        },
+    };
+    Some(state::RunConfig {
+        defaults,
+        templates,
+    })
 }
 
 /// SIGTERM (sent by Kubernetes on every rollout) or SIGINT.

@@ -67,6 +67,17 @@ pub struct Policy {
     pub delete_unmanaged: bool,
     /// Origins allowed by CORS; empty: none (same-origin only).
     pub cors_origins: Vec<String>,
+    /// Namespaces `?namespace=` may name besides the service's own.
+    pub allowed_namespaces: Vec<Namespace>,
+    /// Run defaults, maxima and templates.
+    pub runs: Arc<RunConfig>,
+}
+
+/// What `POST /api/test-runs` starts from.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    pub defaults: crate::runs::RunDefaults,
+    pub templates: crate::runs::templates::Templates,
 }
 
 struct Inner {
@@ -83,8 +94,9 @@ struct Inner {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// True from SIGTERM on: `/readyz` answers 503.
     unready: std::sync::atomic::AtomicBool,
-    /// The watch-backed caches of the namespace's Jobs and managed pods, once started.
-    caches: std::sync::OnceLock<crate::jobs::cache::Caches>,
+    /// The watch-backed caches of each served namespace's Jobs and run pods, once
+    /// started.
+    caches: std::sync::OnceLock<std::collections::HashMap<Namespace, crate::jobs::cache::Caches>>,
 }
 
 impl AppState {
@@ -154,20 +166,59 @@ impl AppState {
         }
     }
 
-    /// Starts the watch-backed caches (when there is a cluster); they stop with the
-    /// server.
+    /// Starts the watch-backed caches of every served namespace (when there is a
+    /// cluster); they stop with the server.
     pub fn start_caches(&self) {
         if let Ok(client) = self.client() {
-            let state = self.clone();
-            let stop = move || state.shutting_down();
-            let caches = crate::jobs::cache::Caches::spawn(client, self.namespace(), stop);
+            let caches = self
+                .namespaces()
+                .map(|ns| {
+                    let state = self.clone();
+                    let stop = move || state.shutting_down();
+                    let caches = crate::jobs::cache::Caches::spawn(client, ns, stop);
+                    (ns.clone(), caches)
+                })
+                .collect();
             let _ = self.inner.caches.set(caches);
         }
     }
 
-    /// The caches, when started.
-    pub fn caches(&self) -> Option<&crate::jobs::cache::Caches> {
-        self.inner.caches.get()
+    /// The caches of `namespace`, when started.
+    pub fn caches(&self, namespace: &Namespace) -> Option<&crate::jobs::cache::Caches> {
+        self.inner.caches.get()?.get(namespace)
+    }
+
+    /// Every namespace the API serves: the service's own, then the allowed ones.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        let own = self.namespace();
+        std::iter::once(own).chain(
+            self.inner
+                .policy
+                .allowed_namespaces
+                .iter()
+                .filter(move |ns| *ns != own),
+        )
+    }
+
+    /// `?namespace=`: the service's own namespace when absent; a namespace outside the
+    /// allowed ones is refused before any apiserver call.
+    pub fn scope(&self, requested: Option<&str>) -> Result<Namespace, crate::api::error::ApiError> {
+        use crate::api::error::ApiError;
+        let Some(requested) = requested else {
+            return Ok(self.namespace().clone());
+        };
+        let ns: Namespace = requested.parse()?;
+        if self.namespaces().any(|allowed| *allowed == ns) {
+            Ok(ns)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "namespace '{ns}' is not served: allowed are {} (ALLOWED_NAMESPACES)",
+                self.namespaces()
+                    .map(Namespace::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
     }
 
     pub fn policy(&self) -> &Policy {

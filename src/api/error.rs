@@ -27,6 +27,16 @@ pub enum ApiError {
     /// 400: bad input (a name, id or query parameter); nothing was sent to the apiserver.
     #[error("{0}")]
     Validation(String),
+    /// 400 naming the fields at fault: a run's own checks, or the apiserver's 422
+    /// causes for the Job it became.
+    #[error("{message}")]
+    InvalidFields {
+        message: String,
+        fields: Vec<String>,
+    },
+    /// 409: the run id is taken (the apiserver answered AlreadyExists).
+    #[error("{0}")]
+    Conflict(String),
     /// 404: the job (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -48,6 +58,15 @@ pub enum ApiError {
     /// Whatever the Kubernetes client reported; its status is decided in `status()`.
     #[error(transparent)]
     Kube(#[from] KubeError),
+}
+
+impl From<crate::runs::InvalidRun> for ApiError {
+    fn from(e: crate::runs::InvalidRun) -> Self {
+        Self::InvalidFields {
+            message: e.to_string(),
+            fields: vec![e.field],
+        }
+    }
 }
 
 impl From<InvalidName> for ApiError {
@@ -76,7 +95,10 @@ impl ApiError {
     pub fn status(&self) -> (StatusCode, ErrorType) {
         use ErrorType::*;
         match self {
-            Self::Validation(_) => (StatusCode::BAD_REQUEST, ValidationError),
+            Self::Validation(_) | Self::InvalidFields { .. } => {
+                (StatusCode::BAD_REQUEST, ValidationError)
+            }
+            Self::Conflict(_) => (StatusCode::CONFLICT, KubernetesError),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, NotFoundError),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ValidationError),
             Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
@@ -127,6 +149,7 @@ impl ApiError {
 
     fn details(&self) -> Option<serde_json::Value> {
         match self {
+            Self::InvalidFields { fields, .. } => Some(serde_json::json!({ "fields": fields })),
             Self::Kube(KubeError::Api { code, status }) => Some(serde_json::json!({
                 "apiserver_code": code,
                 "apiserver_reason": status.reason,

@@ -7,6 +7,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::error::{ApiError, InvalidInput, reply};
+use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
 use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
 use crate::jobs::status::{Phase, StatusView};
@@ -54,8 +55,11 @@ pub fn status_route(
         .and(param::<JobName>())
         .and(warp::path!("status"))
         .and(warp::get())
+        .and(namespace_query())
         .and(with_state(state))
-        .then(|name, state| async move { reply(status(name, state).await) })
+        .then(|name, q: NamespaceQuery, state| async move {
+            reply(status(name, q.namespace, state).await)
+        })
 }
 
 /// `GET /api/k8s/jobs/{job_name}/logs`
@@ -94,14 +98,18 @@ pub fn delete_route(
         .and(param::<JobName>())
         .and(warp::path::end())
         .and(warp::delete())
+        .and(namespace_query())
         .and(with_state(state))
-        .then(|name, state| async move { reply(delete(name, state).await) })
+        .then(|name, q: NamespaceQuery, state| async move {
+            reply(delete(name, q.namespace, state).await)
+        })
 }
 
 /// The query of the log endpoints, as sent.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
+    pub namespace: Option<String>,
     pub pod: Option<String>,
     pub container: Option<String>,
     pub all_containers: Option<bool>,
@@ -185,9 +193,14 @@ struct StatusReply {
     timestamp: String,
 }
 
-async fn status(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
+async fn status(
+    name: JobName,
+    namespace: Option<String>,
+    state: AppState,
+) -> Result<impl warp::Reply, ApiError> {
+    let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?;
-    let report = jobs::job_report(client, state.caches(), state.namespace(), &name).await?;
+    let report = jobs::job_report(client, state.caches(&ns), &ns, &name).await?;
     Ok(warp::reply::json(&StatusReply {
         view: StatusView::new(&report.job, report.state),
         timestamp: now_rfc3339(),
@@ -219,9 +232,10 @@ async fn logs(
     query: LogQuery,
     state: AppState,
 ) -> Result<warp::reply::Response, ApiError> {
+    let ns = state.scope(query.namespace.as_deref())?;
+    let ns = &ns;
     let options = query.into_options(state.log_limits())?;
     let client = state.client()?;
-    let ns = state.namespace();
     let JobLogs {
         pod_name,
         container,
@@ -232,7 +246,7 @@ async fn logs(
         pod_count,
     } = {
         let _turn = state.log_read_permit().await;
-        job_logs(client, state.caches(), ns, &name, &options).await?
+        job_logs(client, state.caches(ns), ns, &name, &options).await?
     };
     Ok(json_reply(&LogsReply {
         job_name: name.to_string(),
@@ -276,11 +290,16 @@ struct DeleteReply {
     timestamp: String,
 }
 
-async fn delete(name: JobName, state: AppState) -> Result<impl warp::Reply, ApiError> {
+async fn delete(
+    name: JobName,
+    namespace: Option<String>,
+    state: AppState,
+) -> Result<impl warp::Reply, ApiError> {
+    let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?;
     let allow_unmanaged = state.policy().delete_unmanaged;
-    jobs::delete_job(client, state.namespace(), &name, allow_unmanaged).await?;
-    tracing::info!(job = %name, namespace = %state.namespace(), "job deleted");
+    jobs::delete_job(client, &ns, &name, allow_unmanaged).await?;
+    tracing::info!(job = %name, namespace = %ns, "job deleted");
     Ok(warp::reply::json(&DeleteReply {
         message: format!("Job '{name}' deleted successfully"),
         timestamp: now_rfc3339(),

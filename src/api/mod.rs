@@ -7,6 +7,7 @@ pub mod health;
 pub mod jobs;
 pub mod json;
 pub mod probes;
+pub mod runs;
 pub mod stream;
 
 use std::convert::Infallible;
@@ -43,6 +44,12 @@ pub fn routes(
         .or(stream::watch_route(state.clone()))
         .unify()
         .or(stream::events_route(state.clone()))
+        .unify()
+        .or(runs::create_route(state.clone()))
+        .unify()
+        .or(runs::list_route(state.clone()))
+        .unify()
+        .or(runs::templates_route(state.clone()))
         .unify();
     let protected = auth::authorized(state.policy().api_tokens.clone()).and(protected);
     let cors = cors(&state.policy().cors_origins);

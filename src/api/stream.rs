@@ -13,6 +13,7 @@ use warp::reply::{Reply, Response};
 
 use super::error::{ApiError, reply};
 use super::jobs::param;
+use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
 use crate::jobs::stream::{FollowOptions, StreamEvent, follow_job, watch_job};
 use crate::jobs::{self, events::JobEvent};
@@ -70,9 +71,12 @@ pub fn watch_route(
         .and(param::<JobName>())
         .and(warp::path!("watch"))
         .and(warp::get())
+        .and(namespace_query())
         .and(upgrade())
         .and(with_state(state))
-        .then(|name, ws, state| async move { reply(watch(name, ws, state).await) })
+        .then(|name, q: NamespaceQuery, ws, state| async move {
+            reply(watch(name, q.namespace, ws, state).await)
+        })
 }
 
 /// `GET /api/k8s/jobs/{job_name}/events`
@@ -83,8 +87,11 @@ pub fn events_route(
         .and(param::<JobName>())
         .and(warp::path!("events"))
         .and(warp::get())
+        .and(namespace_query())
         .and(with_state(state))
-        .then(|name, state| async move { reply(events(name, state).await) })
+        .then(|name, q: NamespaceQuery, state| async move {
+            reply(events(name, q.namespace, state).await)
+        })
 }
 
 /// The query of the log streams. `last_event_id` stands in for the `Last-Event-ID`
@@ -92,6 +99,7 @@ pub fn events_route(
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
+    pub namespace: Option<String>,
     pub container: Option<String>,
     pub tail: Option<u32>,
     pub last_event_id: Option<String>,
@@ -117,6 +125,7 @@ async fn log_stream(
     ws: Option<Ws>,
     state: AppState,
 ) -> Result<Response, ApiError> {
+    let ns = state.scope(query.namespace.as_deref())?;
     if let Some(c) = &query.container {
         c.parse::<JobName>()
             .map_err(|e| ApiError::Validation(format!("invalid container name: {}", e.rule)))?;
@@ -133,7 +142,6 @@ async fn log_stream(
     };
     let client = state.client()?.clone();
     let permit = permit(&state)?;
-    let ns = state.namespace().clone();
     // A missing job is a 404 answer, not a stream that fails.
     jobs::get_job(&client, &ns, &name).await?;
     let limits = state.log_limits();
@@ -155,10 +163,15 @@ async fn log_stream(
     Ok(respond(rx, ws))
 }
 
-async fn watch(name: JobName, ws: Option<Ws>, state: AppState) -> Result<Response, ApiError> {
+async fn watch(
+    name: JobName,
+    namespace: Option<String>,
+    ws: Option<Ws>,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?.clone();
     let permit = permit(&state)?;
-    let ns = state.namespace().clone();
     jobs::get_job(&client, &ns, &name).await?;
     let (tx, rx) = mpsc::channel(BUFFER);
     let shutdown = state.shutting_down();
@@ -261,10 +274,14 @@ struct EventsReply {
     timestamp: String,
 }
 
-async fn events(name: JobName, state: AppState) -> Result<impl Reply, ApiError> {
+async fn events(
+    name: JobName,
+    namespace: Option<String>,
+    state: AppState,
+) -> Result<impl Reply, ApiError> {
+    let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?;
-    let ns = state.namespace();
-    let events = jobs::events::job_events(client, ns, &name).await?;
+    let events = jobs::events::job_events(client, &ns, &name).await?;
     Ok(warp::reply::json(&EventsReply {
         job_name: name.to_string(),
         namespace: ns.to_string(),

@@ -1,0 +1,308 @@
+//! Starting and listing test runs: `POST /api/test-runs` (a Job from a template or an
+//! image and commands), `GET /api/k8s/templates`, and `GET /api/k8s/jobs` (SparkTest's
+//! jobs with their status, page by page).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use warp::Filter;
+use warp::reply::Response;
+
+use super::error::{ApiError, reply};
+use super::with_state;
+use crate::jobs::status::{self, StatusView};
+use crate::kube::KubeError;
+use crate::kube::resources::{Job, List, jobs_path, query};
+use crate::names::RunId;
+use crate::runs::{self, RunSpec};
+use crate::state::AppState;
+use crate::time::now_rfc3339;
+
+/// The largest `POST /api/test-runs` body: env values are the only long fields.
+pub const MAX_RUN_BODY: u64 = 256 * 1024;
+
+/// `POST /api/test-runs`
+pub fn create_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "test-runs")
+        .and(warp::post())
+        .and(namespace_query())
+        .and(warp::body::content_length_limit(MAX_RUN_BODY))
+        .and(warp::body::bytes())
+        .and(with_state(state))
+        .then(|ns: NamespaceQuery, body: Bytes, state| async move {
+            reply(create(ns.namespace, body, state).await)
+        })
+}
+
+/// `GET /api/k8s/templates`
+pub fn templates_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "templates")
+        .and(warp::get())
+        .and(with_state(state))
+        .map(|state: AppState| {
+            let templates: Vec<serde_json::Value> = state
+                .policy()
+                .runs
+                .templates
+                .iter()
+                .map(|(name, t)| {
+                    let mut v = serde_json::to_value(t).unwrap_or_default();
+                    v["name"] = name.as_str().into();
+                    v
+                })
+                .collect();
+            warp::reply::json(&serde_json::json!({
+                "templates": templates,
+                "timestamp": now_rfc3339(),
+            }))
+            .into_response()
+        })
+}
+
+/// `GET /api/k8s/jobs`
+pub fn list_route(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "k8s" / "jobs")
+        .and(warp::get())
+        .and(warp::query::<ListQuery>())
+        .and(with_state(state))
+        .then(|q, state| async move { reply(list(q, state).await) })
+}
+
+use warp::Reply as _;
+
+/// `?namespace=` of any endpoint; the other parameters are each route's own.
+#[derive(Debug, Default, Deserialize)]
+pub struct NamespaceQuery {
+    pub namespace: Option<String>,
+}
+
+/// The `namespace` query parameter (checked by [`AppState::scope`] in the handler).
+pub fn namespace_query() -> impl Filter<Extract = (NamespaceQuery,), Error = warp::Rejection> + Clone
+{
+    warp::query::<NamespaceQuery>()
+}
+
+/// The body of `POST /api/test-runs`: these fields, and those of a [`RunSpec`].
+#[derive(Debug, Deserialize)]
+struct RunTarget {
+    run_id: Option<String>,
+    template: Option<String>,
+    namespace: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Created {
+    run_id: String,
+    job_name: String,
+    namespace: String,
+    status: status::Phase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
+    timestamp: String,
+}
+
+async fn create(
+    query_namespace: Option<String>,
+    body: Bytes,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    // The run's own fields are taken out; the rest must be a RunSpec (unknown fields
+    // are refused by name).
+    let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Validation(format!("the body is not a JSON object: {e}")))?;
+    let target_fields = ["run_id", "template", "namespace"]
+        .into_iter()
+        .filter_map(|k| fields.remove_entry(k))
+        .collect();
+    let target: RunTarget = serde_json::from_value(serde_json::Value::Object(target_fields))
+        .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
+    let spec: RunSpec = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
+
+    let requested = match (query_namespace, target.namespace) {
+        (Some(q), Some(b)) if q != b => {
+            return Err(ApiError::Validation(format!(
+                "namespace '{b}' in the body differs from ?namespace={q}"
+            )));
+        }
+        (q, b) => q.or(b),
+    };
+    let ns = state.scope(requested.as_deref())?;
+    let run_id: RunId = match &target.run_id {
+        Some(id) => id.parse()?,
+        None => runs::new_run_id(),
+    };
+    let config = &state.policy().runs;
+    let spec = match &target.template {
+        Some(name) => {
+            let template = config.templates.get(name).ok_or_else(|| {
+                let known: Vec<&str> = config.templates.iter().map(|(n, _)| n.as_str()).collect();
+                ApiError::InvalidFields {
+                    message: format!(
+                        "template: no template named '{}' (known: {})",
+                        name.chars().take(64).collect::<String>(),
+                        if known.is_empty() {
+                            "none; see TEMPLATES_FILE".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                    fields: vec!["template".into()],
+                }
+            })?;
+            spec.over(&template.spec)
+        }
+        None => spec,
+    };
+    let resolved = spec.resolve(&config.defaults)?;
+    let client = state.client()?;
+    let body = runs::job_body(&run_id, &ns, target.template.as_deref(), &resolved);
+    let job_name = run_id.job_name();
+    match runs::create_job(client, &ns, &body).await {
+        Ok(_) => {}
+        Err(KubeError::Api { code: 409, .. }) => {
+            return Err(ApiError::Conflict(format!(
+                "test run {run_id} already exists (job {job_name} in namespace {ns})"
+            )));
+        }
+        Err(KubeError::Api { code: 422, status }) => {
+            let causes = status
+                .details
+                .as_ref()
+                .and_then(|d| d.causes.clone())
+                .unwrap_or_default();
+            let fields: Vec<String> = causes.iter().filter_map(|c| c.field.clone()).collect();
+            let described: Vec<String> = causes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c.field.as_deref().unwrap_or("(job)"),
+                        c.message.as_deref().unwrap_or("invalid")
+                    )
+                })
+                .collect();
+            let message = if described.is_empty() {
+                status.message.clone().unwrap_or_default()
+            } else {
+                described.join("; ")
+            };
+            return Err(ApiError::InvalidFields {
+                message: format!("the apiserver refused the job: {message}"),
+                fields,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(run_id = %run_id, job = %job_name, namespace = %ns, template = target.template.as_deref().unwrap_or("-"), "test run created");
+    let created = Created {
+        run_id: run_id.to_string(),
+        job_name: job_name.to_string(),
+        namespace: ns.to_string(),
+        status: status::Phase::Pending,
+        template: target.template,
+        timestamp: now_rfc3339(),
+    };
+    Ok(
+        warp::reply::with_status(warp::reply::json(&created), warp::http::StatusCode::CREATED)
+            .into_response(),
+    )
+}
+
+/// The query of `GET /api/k8s/jobs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub namespace: Option<String>,
+    /// Jobs per page (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]).
+    pub limit: Option<u32>,
+    /// The `continue` token of the previous page, passed to the apiserver as is.
+    #[serde(rename = "continue")]
+    pub continue_token: Option<String>,
+    /// Checked by caller authentication (`api::auth`), not here.
+    #[serde(default, rename = "access_token")]
+    pub _access_token: Option<serde::de::IgnoredAny>,
+}
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 500;
+/// Apiserver continue tokens are base64 of a small JSON object.
+const MAX_CONTINUE: usize = 4096;
+
+#[derive(Serialize)]
+struct Page {
+    namespace: String,
+    jobs: Vec<ListedJob>,
+    /// Pass as `?continue=` for the next page; absent on the last page.
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    continue_token: Option<String>,
+    timestamp: String,
+}
+
+#[derive(Serialize)]
+struct ListedJob {
+    #[serde(flatten)]
+    view: StatusView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
+    created_at: Option<String>,
+}
+
+async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
+    let ns = state.scope(q.namespace.as_deref())?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Validation(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let mut pairs = vec![
+        ("labelSelector", runs::SPARKTEST_SELECTOR.to_string()),
+        ("limit", limit.to_string()),
+    ];
+    if let Some(token) = q.continue_token.filter(|t| !t.is_empty()) {
+        if token.len() > MAX_CONTINUE || token.chars().any(char::is_control) {
+            return Err(ApiError::Validation(
+                "continue must be the token of the previous page".into(),
+            ));
+        }
+        pairs.push(("continue", token));
+    }
+    let client = state.client()?;
+    let path = format!("{}{}", jobs_path(ns.as_str()), query(&pairs));
+    let page: List<Job> = client.get_json(&path).await.map_err(|e| match e {
+        // An expired token: the apiserver says 410 with the reason.
+        KubeError::Api { code: 410, status } => ApiError::Validation(format!(
+            "the continue token expired; list again from the first page ({})",
+            status.message.as_deref().unwrap_or("410 Gone")
+        )),
+        other => other.into(),
+    })?;
+    let jobs = page
+        .items
+        .iter()
+        .map(|job| {
+            let labels = &job.metadata.labels;
+            ListedJob {
+                view: StatusView::new(job, status::job_state(job, None)),
+                run_id: labels.get(runs::RUN_ID_LABEL).cloned(),
+                template: labels.get(runs::TEMPLATE_LABEL).cloned(),
+                created_at: job.metadata.creation_timestamp.clone(),
+            }
+        })
+        .collect();
+    Ok(warp::reply::json(&Page {
+        namespace: ns.to_string(),
+        jobs,
+        continue_token: page.metadata.continue_token.filter(|t| !t.is_empty()),
+        timestamp: now_rfc3339(),
+    })
+    .into_response())
+}
