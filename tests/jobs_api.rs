@@ -1220,10 +1220,10 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
     let mut pods: serde_json::Value =
         serde_json::from_slice(&recorded("19_pods_list_job_completed").body).unwrap();
     for pod in pods["items"].as_array_mut().unwrap() {
-        pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "sparktest".into();
+        pod["metadata"]["labels"]["app"] = "sparktest".into();
     }
     let managed = || {
-        wiremock::matchers::query_param("labelSelector", "app.kubernetes.io/managed-by=sparktest")
+        wiremock::matchers::query_param("labelSelector", "app=sparktest")
     };
     Mock::given(method("GET"))
         .and(path("/api/v1/namespaces/default/pods"))

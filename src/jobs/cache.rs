@@ -15,10 +15,6 @@ use crate::kube::resources::{Job, LabelSelector, ObjectMeta, Pod, jobs_path, pod
 use crate::kube::watch::{Event, Watcher};
 use crate::names::Namespace;
 
-/// The label every pod of a run SparkTest created carries (from the Job's pod
-/// template): the pod cache watches these pods only.
-pub const MANAGED_POD_SELECTOR: &str = "app.kubernetes.io/managed-by=sparktest";
-
 /// A cache of one namespace's objects of one kind. Cheap to clone.
 pub struct Cache<T> {
     state: Arc<RwLock<State<T>>>,
@@ -131,7 +127,8 @@ impl PodCache {
         namespace: &Namespace,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
-        let selector = query(&[("labelSelector", MANAGED_POD_SELECTOR.to_string())]);
+        // Every pod of a SparkTest run carries its Job template's `app: sparktest`.
+        let selector = query(&[("labelSelector", crate::runs::SPARKTEST_SELECTOR.to_string())]);
         Self::spawn_watch(
             Watcher::new(client, &pods_path(namespace.as_str()), &selector[1..]),
             "pods",
@@ -267,7 +264,7 @@ mod tests {
     fn pod(name: &str, uid: &str) -> Pod {
         serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": {
             "batch.kubernetes.io/controller-uid": uid,
-            "app.kubernetes.io/managed-by": "sparktest"}}}))
+            "app": "sparktest"}}}))
         .unwrap()
     }
 
