@@ -6,8 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A non-negative quantity: the text as written (sent to the apiserver unchanged) and
-/// its value in billionths, for comparisons.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// its value in billionths, by which quantities compare (`500m` equals `0.5`).
+#[derive(Debug, Clone)]
 pub struct Quantity {
     text: String,
     nanos: u128,
@@ -25,6 +25,14 @@ impl Quantity {
         &self.text
     }
 }
+
+impl PartialEq for Quantity {
+    fn eq(&self, other: &Self) -> bool {
+        self.nanos == other.nanos
+    }
+}
+
+impl Eq for Quantity {}
 
 impl PartialOrd for Quantity {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {

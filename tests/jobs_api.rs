@@ -1154,7 +1154,7 @@ async fn status_is_served_from_the_watch_backed_cache() {
         .await;
     let state = state_for(&pki, &api);
     state.start_caches();
-    let cache = &state.caches().unwrap().jobs;
+    let cache = &state.caches(&"default".parse().unwrap()).unwrap().jobs;
     for _ in 0..200 {
         if cache.is_synced() {
             break;
@@ -1222,9 +1222,7 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
     for pod in pods["items"].as_array_mut().unwrap() {
         pod["metadata"]["labels"]["app"] = "sparktest".into();
     }
-    let managed = || {
-        wiremock::matchers::query_param("labelSelector", "app=sparktest")
-    };
+    let managed = || wiremock::matchers::query_param("labelSelector", "app=sparktest");
     Mock::given(method("GET"))
         .and(path("/api/v1/namespaces/default/pods"))
         .and(managed())
@@ -1242,7 +1240,7 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
         .await;
     let state = state_for(&pki, &api);
     state.start_caches();
-    let cache = &state.caches().unwrap().pods;
+    let cache = &state.caches(&"default".parse().unwrap()).unwrap().pods;
     for _ in 0..200 {
         if cache.is_synced() {
             break;

@@ -155,7 +155,7 @@ async fn create(
                     fields: vec!["template".into()],
                 }
             })?;
-            spec.over(&template.spec)
+            spec.over(template)
         }
         None => spec,
     };

@@ -54,6 +54,9 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
+    /// What a template is for (shown by `GET /api/k8s/templates`); not part of a Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Shell commands, run as SparkTest runs them: `sh -c "c1 && c2 && ..."`.
@@ -209,6 +212,7 @@ impl RunSpec {
             (base.commands.clone(), base.argv.clone())
         };
         RunSpec {
+            description: self.description.or_else(|| base.description.clone()),
             image: self.image.or_else(|| base.image.clone()),
             commands,
             argv,

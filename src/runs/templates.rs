@@ -5,21 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{RunDefaults, RunSpec};
 use crate::names::Namespace;
 
-/// One named template: a [`RunSpec`] with a description. The image is required here
-/// (a request may still override it).
-/// Unknown fields are refused by the flattened [`RunSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Template {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(flatten)]
-    pub spec: RunSpec,
-}
+/// One named template: a [`RunSpec`] whose image and command are required (a request
+/// may still override them).
+pub type Template = RunSpec;
 
 /// The file: `templates:` mapping each name to a template.
 #[derive(Debug, Deserialize)]
@@ -79,16 +72,15 @@ impl Templates {
             // The name becomes a label value: a DNS-1123 label fits every rule.
             name.parse::<Namespace>()
                 .map_err(|e| invalid(format!("name: {}", e.rule)))?;
-            if template.spec.image.is_none() {
+            if template.image.is_none() {
                 return Err(invalid("image: required".into()));
             }
-            if template.spec.commands.is_none() && template.spec.argv.is_none() {
+            if template.commands.is_none() && template.argv.is_none() {
                 return Err(invalid(
                     "commands: give commands (run by sh -c) or argv".into(),
                 ));
             }
             template
-                .spec
                 .validate(defaults)
                 .map_err(|e| invalid(e.to_string()))?;
         }
