@@ -1,0 +1,61 @@
+//! The binary refuses to start on broken run settings, naming what is wrong, before it
+//! binds its port.
+
+use std::process::Command;
+
+fn start(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sparktest-k8s"))
+        .args(args)
+        // No cluster needed: the settings are checked first; port 0 never conflicts.
+        .args(["--port", "0", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .env_remove("KUBECONFIG")
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "text")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_broken_templates_file_stops_the_service_naming_file_template_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("templates.yaml");
+    std::fs::write(
+        &file,
+        "templates:\n  k6:\n    image: grafana/k6\n    argv: [k6, run]\n    resources:\n      limits:\n        memory: 64Gi\n",
+    )
+    .unwrap();
+    let (ok, stderr) = start(&["--templates", file.to_str().unwrap()]);
+    assert!(!ok, "started with a broken templates file: {stderr}");
+    let expected = format!(
+        "templates file {}: template 'k6': resources.limits.memory: 64Gi exceeds the configured maximum 8Gi",
+        file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        !stderr.contains("serving the SparkTest"),
+        "it bound its port: {stderr}"
+    );
+}
+
+#[test]
+fn a_missing_templates_file_or_contradicting_defaults_stop_the_service() {
+    let (ok, stderr) = start(&["--templates", "/nonexistent/templates.yaml"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("templates file /nonexistent/templates.yaml"),
+        "{stderr}"
+    );
+    let (ok, stderr) = start(&["--default-requests", "cpu=2", "--default-limits", "cpu=1"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("DEFAULT_REQUESTS cpu=2 exceeds DEFAULT_LIMITS cpu=1"),
+        "{stderr}"
+    );
+    let (ok, stderr) = start(&["--allowed-namespaces", "team-a,Team_B"]);
+    assert!(!ok);
+    assert!(stderr.contains("Team_B"), "{stderr}");
+}
