@@ -306,3 +306,52 @@ pub async fn call(state: &AppState, method: &str, path: &str) -> (u16, serde_jso
     });
     (status, body)
 }
+
+/// The service's state pointed at the mock (namespace `default`, the log limits of
+/// [`state_for`]) with the given policy (allowed namespaces, run defaults, templates).
+pub fn state_with_policy(
+    pki: &Pki,
+    mock: &TlsMock,
+    policy: sparktest_k8s::state::Policy,
+) -> AppState {
+    let config = cluster_config(pki, mock);
+    let client = client_for(&config, Duration::from_secs(10));
+    AppState::with_policy(
+        Connection {
+            client: Ok(client),
+            source: Some(config.source.clone()),
+        },
+        "default".parse::<Namespace>().unwrap(),
+        LogLimits {
+            max_lines: 1000,
+            max_bytes: 10 * 1024 * 1024,
+        },
+        sparktest_k8s::state::StreamLimits::default(),
+        policy,
+    )
+}
+
+/// Sends a request with a JSON body (`Content-Type: application/json`) through the
+/// whole filter tree and returns status and JSON body.
+pub async fn call_json(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = warp::test::request()
+        .method(method)
+        .path(path)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .reply(&sparktest_k8s::api::routes(state.clone()))
+        .await;
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body()).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: body is not JSON ({e}): {:?}",
+            response.body()
+        )
+    });
+    (status, body)
+}
