@@ -27,8 +27,7 @@ pub fn create_route(
     warp::path!("api" / "test-runs")
         .and(warp::post())
         .and(namespace_query())
-        .and(warp::body::content_length_limit(MAX_RUN_BODY))
-        .and(warp::body::bytes())
+        .and(bounded_body(MAX_RUN_BODY))
         .and(with_state(state))
         .then(|ns: NamespaceQuery, body: Bytes, state| async move {
             reply(create(ns.namespace, body, state).await)
@@ -74,6 +73,39 @@ pub fn list_route(
 }
 
 use warp::Reply as _;
+
+/// The request body, read up to `max` bytes whether or not it came with a
+/// `Content-Length` (a chunked body is fine); beyond `max`, 400 and the rest is not read.
+fn bounded_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::stream().and_then(move |stream| read_bounded(stream, max))
+}
+
+async fn read_bounded<S, B>(stream: S, max: u64) -> Result<Bytes, warp::Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: warp::Buf,
+{
+    use futures_util::TryStreamExt as _;
+    let invalid = |message: String| warp::reject::custom(super::error::InvalidInput(message));
+    let mut stream = std::pin::pin!(stream);
+    let mut body = bytes::BytesMut::new();
+    while let Some(mut chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| invalid(format!("cannot read the body: {e}")))?
+    {
+        if (body.len() + chunk.remaining()) as u64 > max {
+            return Err(invalid(format!("the body is larger than {max} bytes")));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            body.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(body.freeze())
+}
 
 /// `?namespace=` of any endpoint; the other parameters are each route's own.
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +153,17 @@ async fn create(
         .collect();
     let target: RunTarget = serde_json::from_value(serde_json::Value::Object(target_fields))
         .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
+    // Field by field first, so that a value of the wrong type is named.
+    for (name, value) in &fields {
+        let one = serde_json::Map::from_iter([(name.clone(), value.clone())]);
+        if let Err(e) = serde_json::from_value::<RunSpec>(serde_json::Value::Object(one)) {
+            let name: String = name.chars().take(64).collect();
+            return Err(ApiError::InvalidFields {
+                message: format!("{name}: {e}"),
+                fields: vec![name],
+            });
+        }
+    }
     let spec: RunSpec = serde_json::from_value(serde_json::Value::Object(fields))
         .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
 
@@ -292,7 +335,11 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
             let labels = &job.metadata.labels;
             ListedJob {
                 view: StatusView::new(job, status::job_state(job, None)),
-                run_id: labels.get(runs::RUN_ID_LABEL).cloned(),
+                // SparkTest's older jobs have no run-id label, only the name.
+                run_id: labels.get(runs::RUN_ID_LABEL).cloned().or_else(|| {
+                    let id = job.metadata.name.strip_prefix("test-run-")?;
+                    id.parse::<RunId>().ok().map(|id| id.to_string())
+                }),
                 template: labels.get(runs::TEMPLATE_LABEL).cloned(),
                 created_at: job.metadata.creation_timestamp.clone(),
             }
