@@ -20,7 +20,8 @@
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
 //!   authenticates callers, [`api::probes`] answers the kubelet.
-//! - [`metrics`]: the Prometheus metrics (one global registry) and their bounded labels.
+//! - [`metrics`]: the Prometheus metrics (one global registry) and their bounded labels;
+//!   [`api::metrics`] serves them.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse.
