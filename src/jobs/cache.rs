@@ -282,7 +282,11 @@ mod tests {
         let cache = PodCache::default();
         cache.apply(Event::Applied(pod("a-1", "u1")));
         assert!(cache.select(&selector("u1")).is_none(), "not synced yet");
-        cache.apply(Event::Restarted(vec![pod("a-1", "u1"), pod("a-2", "u1"), pod("b-1", "u2")]));
+        cache.apply(Event::Restarted(vec![
+            pod("a-1", "u1"),
+            pod("a-2", "u1"),
+            pod("b-1", "u2"),
+        ]));
         let mut names: Vec<String> = cache
             .select(&selector("u1"))
             .unwrap()
