@@ -23,6 +23,8 @@
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
 //!   authenticates callers, [`api::probes`] answers the kubelet.
+//! - [`metrics`]: the Prometheus metrics (one global registry) and their bounded labels;
+//!   [`api::metrics`] serves them.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse; [`quantity`]: CPU and
@@ -37,6 +39,7 @@ pub mod cluster;
 pub mod files;
 pub mod jobs;
 pub mod kube;
+pub mod metrics;
 pub mod names;
 pub mod quantity;
 pub mod runs;

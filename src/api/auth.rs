@@ -154,7 +154,10 @@ pub fn authorized(
                     .or_else(|| access_token(&query));
                 match presented {
                     Some(token) if tokens.accepts(&token) => Ok(()),
-                    _ => Err(warp::reject::custom(Unauthorized)),
+                    _ => {
+                        crate::metrics::metrics().auth_failure();
+                        Err(warp::reject::custom(Unauthorized))
+                    }
                 }
             }
         })

@@ -94,6 +94,7 @@ async fn cached_probe(state: &AppState, client: &Client) -> Probe {
             }
         }
     };
+    crate::metrics::metrics().set_connected(probe.connected);
     *last = Some((Instant::now(), probe.clone()));
     probe
 }

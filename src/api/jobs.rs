@@ -248,6 +248,7 @@ async fn logs(
         let _turn = state.log_read_permit().await;
         job_logs(client, state.caches(ns), ns, &name, &options).await?
     };
+    crate::metrics::metrics().log_bytes(logs.len());
     Ok(json_reply(&LogsReply {
         job_name: name.to_string(),
         pod_name: pod_name.unwrap_or_default(),
@@ -299,6 +300,7 @@ async fn delete(
     let client = state.client()?;
     let allow_unmanaged = state.policy().delete_unmanaged;
     jobs::delete_job(client, &ns, &name, allow_unmanaged).await?;
+    crate::metrics::metrics().job_deleted();
     tracing::info!(job = %name, namespace = %ns, "job deleted");
     Ok(warp::reply::json(&DeleteReply {
         message: format!("Job '{name}' deleted successfully"),

@@ -6,6 +6,7 @@ pub mod error;
 pub mod health;
 pub mod jobs;
 pub mod json;
+pub mod metrics;
 pub mod probes;
 pub mod runs;
 pub mod stream;
@@ -20,7 +21,7 @@ use crate::state::AppState;
 /// routing: no route needs more than a few hundred bytes.
 pub const MAX_URL_BYTES: usize = 12 * 1024;
 
-/// The whole API: probes and health stay open; everything else passes caller
+/// The whole API: probes, health and metrics stay open; everything else passes caller
 /// authentication first.
 pub fn routes(
     state: AppState,
@@ -29,6 +30,8 @@ pub fn routes(
         .or(probes::readyz(state.clone()))
         .unify()
         .or(health::route(state.clone()))
+        .unify()
+        .or(metrics::route())
         .unify();
     let protected = jobs::status_route(state.clone())
         .or(jobs::logs_route(state.clone()))
@@ -62,6 +65,7 @@ pub fn routes(
         .with(warp::log::custom(|info| {
             // The path only: a query may carry an access token.
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed = ?info.elapsed(), "request");
+            crate::metrics::metrics().http_request(info.method(), info.path(), info.status(), info.elapsed());
         }))
 }
 

@@ -207,7 +207,7 @@ async fn create(
     let body = runs::job_body(&run_id, &ns, target.template.as_deref(), &resolved);
     let job_name = run_id.job_name();
     match runs::create_job(client, &ns, &body).await {
-        Ok(_) => {}
+        Ok(_) => crate::metrics::metrics().job_created(),
         Err(KubeError::Api { code: 409, .. }) => {
             return Err(ApiError::Conflict(format!(
                 "test run {run_id} already exists (job {job_name} in namespace {ns})"

@@ -17,6 +17,7 @@ use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
 use crate::jobs::stream::{FollowOptions, StreamEvent, follow_job, watch_job};
 use crate::jobs::{self, events::JobEvent};
+use crate::metrics::metrics;
 use crate::names::{JobName, RunId};
 use crate::state::AppState;
 use crate::time::now_rfc3339;
@@ -155,6 +156,7 @@ async fn log_stream(
     let shutdown = state.shutting_down();
     tokio::spawn(async move {
         let _permit = permit;
+        let _active = metrics().stream_opened();
         tokio::select! {
             () = follow_job(client, ns, name, options, tx) => {}
             () = shutdown => {}
@@ -177,6 +179,7 @@ async fn watch(
     let shutdown = state.shutting_down();
     tokio::spawn(async move {
         let _permit = permit;
+        let _active = metrics().stream_opened();
         tokio::select! {
             () = watch_job(client, ns, name, tx) => {}
             () = shutdown => {}
@@ -199,6 +202,13 @@ fn payload(event: &StreamEvent) -> serde_json::Value {
     }
 }
 
+/// Counts a log line handed to the client in `log_bytes`.
+fn count_log_bytes(event: &StreamEvent) {
+    if let StreamEvent::Log { line, .. } = event {
+        metrics().log_bytes(line.len());
+    }
+}
+
 fn respond(rx: mpsc::Receiver<StreamEvent>, ws: Option<Ws>) -> Response {
     match ws {
         Some(ws) => ws
@@ -211,6 +221,7 @@ fn respond(rx: mpsc::Receiver<StreamEvent>, ws: Option<Ws>) -> Response {
 fn sse(rx: mpsc::Receiver<StreamEvent>) -> Response {
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let event = rx.recv().await?;
+        count_log_bytes(&event);
         let mut sse = warp::sse::Event::default()
             .event(event.name())
             .data(payload(&event).to_string());
@@ -251,6 +262,7 @@ async fn forward_ws(mut rx: mpsc::Receiver<StreamEvent>, socket: WebSocket) {
                 if sink.send(Message::text(message.to_string())).await.is_err() {
                     return;
                 }
+                count_log_bytes(&event);
             }
             incoming = incoming.next() => match incoming {
                 Some(Ok(m)) if !m.is_close() => {}

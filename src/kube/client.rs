@@ -1,6 +1,7 @@
 //! One pooled HTTPS client for the process: builds requests to the apiserver, adds
 //! credentials, bounds every call by a timeout, retries 401 (fresh credentials) and 429
-//! (`Retry-After`), and turns non-2xx answers into [`KubeError`]s.
+//! (`Retry-After`), turns non-2xx answers into [`KubeError`]s, and records every attempt
+//! in the apiserver metrics.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -179,8 +180,16 @@ impl Client {
                 .await?;
             let http = self.transport_for(credentials.identity.as_ref())?;
             let request = self.build(&method, path_and_query, body.clone(), &credentials)?;
-            let response = http.request(request).await.map_err(|e| self.classify(&e))?;
+            let call = crate::metrics::metrics().apiserver_start(&method, path_and_query);
+            let response = match http.request(request).await {
+                Ok(response) => response,
+                Err(e) => {
+                    call.failed();
+                    return Err(self.classify(&e));
+                }
+            };
             let status = response.status();
+            call.answered(status);
             if status.is_success() {
                 return Ok(response);
             }
