@@ -68,6 +68,7 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         .filter(|n| !n.is_empty())
     {
         match name.parse::<Namespace>() {
+            Ok(ns) if allowed_namespaces.contains(&ns) => {}
             Ok(ns) => allowed_namespaces.push(ns),
             Err(e) => {
                 tracing::error!(error = %e, namespace = name, "ALLOWED_NAMESPACES names an invalid namespace");

@@ -1,6 +1,7 @@
-//! Kubernetes resource quantities (`500m`, `1.5`, `128Mi`, `1e3`) parsed exactly as
+//! Kubernetes resource quantities (`500m`, `1.5`, `128Mi`, `1e3`) parsed as
 //! `resource.Quantity` reads them, so that a run's CPU and memory can be compared with
-//! the configured maximum before the apiserver sees them.
+//! the configured maximum before the apiserver sees them. Stricter where no run needs
+//! more: at most 30 significant digits, exponents within ±30, values below 2^63 units.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,13 +17,17 @@ pub struct Quantity {
 /// Why a quantity was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "'{0}' is not a Kubernetes quantity (examples: 500m, 2, 1.5, 128Mi, 4Gi; no sign, at most 64 characters)"
+    "'{0}' is not a Kubernetes quantity (examples: 500m, 2, 1.5, 128Mi, 4Gi; not negative, at most 64 characters)"
 )]
 pub struct InvalidQuantity(pub String);
 
 impl Quantity {
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.nanos == 0
     }
 }
 

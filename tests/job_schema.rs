@@ -104,12 +104,15 @@ fn body_of(run: Value) -> Value {
 // ---------------------------------------------------------------------------------
 // The validator is live
 
+/// One way to break a valid Job body.
+type Breakage = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn the_validator_rejects_broken_jobs() {
     let good = body_of(json!({"image": "busybox:1.36", "commands": ["true"]}));
     assert_valid_job("the baseline", &good);
 
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breakage)> = vec![
         (
             "backoffLimit as text",
             Box::new(|j| j["spec"]["backoffLimit"] = json!("six")),
@@ -273,10 +276,8 @@ fn a_template_with_request_overrides_in_another_namespace_validates() {
         "env": {"REPO_URL": "https://example.com/app.git"},
         "resources": {"limits": {"memory": "8Gi"}},
     }));
-    let resolved = request
-        .over(templates.get("playwright").unwrap())
-        .resolve(&defaults)
-        .unwrap();
+    let (merged, defaults) = request.over(templates.get("playwright").unwrap(), &defaults);
+    let resolved = merged.resolve(&defaults).unwrap();
     let ns: Namespace = "team-a".parse().unwrap();
     let job = job_body(&new_run_id(), &ns, Some("playwright"), &resolved);
     assert_valid_job("playwright with overrides in team-a", &job);

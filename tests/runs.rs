@@ -708,6 +708,50 @@ async fn a_resource_over_the_maximum_is_400_naming_it_without_a_call() {
 }
 
 #[tokio::test]
+async fn a_zero_limit_is_400_because_the_kubelet_reads_it_as_no_limit() {
+    let (pki, api) = apiserver().await;
+    let state = state_for(&pki, &api);
+    for (resources, field) in [
+        (json!({"limits": {"cpu": "0"}}), "resources.limits.cpu"),
+        (
+            json!({"limits": {"memory": "0Gi"}}),
+            "resources.limits.memory",
+        ),
+    ] {
+        let (code, body) = post_run(
+            &state,
+            "/api/test-runs",
+            json!({"image": "busybox:1.36", "argv": ["a"], "resources": resources}),
+        )
+        .await;
+        assert_invalid_fields(code, &body, &[field]);
+    }
+    assert_no_apiserver_call(&api, "zero limits").await;
+}
+
+#[tokio::test]
+async fn a_misspelt_namespace_parameter_is_400_not_the_home_namespace() {
+    let (pki, api) = apiserver().await;
+    let state = state_for(&pki, &api);
+    for (m, target) in [
+        ("GET", "/api/k8s/jobs/test-job-123/status?namepsace=team-a"),
+        ("DELETE", "/api/k8s/jobs/test-job-123?namepsace=team-a"),
+        ("GET", "/api/k8s/jobs/test-job-123/events?namepsace=team-a"),
+    ] {
+        let (code, body) = call(&state, m, target).await;
+        assert_eq!(code, 400, "{m} {target}: {body}");
+    }
+    let (code, body) = post_run(
+        &state,
+        "/api/test-runs?namepsace=team-a",
+        json!({"image": "busybox:1.36", "argv": ["a"]}),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert_no_apiserver_call(&api, "misspelt namespace parameter").await;
+}
+
+#[tokio::test]
 async fn a_lower_configured_maximum_is_the_one_applied() {
     let (pki, api) = apiserver().await;
     mount_create(&api, "default", replay("57_job_create_201")).await;

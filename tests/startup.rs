@@ -49,10 +49,22 @@ fn a_missing_templates_file_or_contradicting_defaults_stop_the_service() {
         stderr.contains("templates file /nonexistent/templates.yaml"),
         "{stderr}"
     );
-    let (ok, stderr) = start(&["--default-requests", "cpu=2", "--default-limits", "cpu=1"]);
+    let (ok, stderr) = start(&[
+        "--default-requests",
+        "cpu=2,memory=128Mi",
+        "--default-limits",
+        "cpu=1,memory=512Mi",
+    ]);
     assert!(!ok);
     assert!(
         stderr.contains("DEFAULT_REQUESTS cpu=2 exceeds DEFAULT_LIMITS cpu=1"),
+        "{stderr}"
+    );
+    // A resource left out would leave runs without that limit.
+    let (ok, stderr) = start(&["--default-limits", "cpu=2"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("DEFAULT_LIMITS must give both cpu and memory"),
         "{stderr}"
     );
     let (ok, stderr) = start(&["--allowed-namespaces", "team-a,Team_B"]);

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use warp::Filter;
 use warp::reply::Response;
+use warp::{Filter, Reply as _};
 
 use super::error::{ApiError, reply};
 use super::with_state;
@@ -72,8 +72,6 @@ pub fn list_route(
         .then(|q, state| async move { reply(list(q, state).await) })
 }
 
-use warp::Reply as _;
-
 /// The request body, read up to `max` bytes whether or not it came with a
 /// `Content-Length` (a chunked body is fine); beyond `max`, 400 and the rest is not read.
 fn bounded_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
@@ -107,10 +105,15 @@ where
     Ok(body.freeze())
 }
 
-/// `?namespace=` of any endpoint; the other parameters are each route's own.
+/// The query of the endpoints whose only parameter is `?namespace=`: anything else
+/// (a misspelt `namepsace`) is refused rather than silently ignored.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NamespaceQuery {
     pub namespace: Option<String>,
+    /// Checked by caller authentication (`api::auth`), not here.
+    #[serde(default, rename = "access_token")]
+    pub _access_token: Option<serde::de::IgnoredAny>,
 }
 
 /// The `namespace` query parameter (checked by [`AppState::scope`] in the handler).
@@ -143,6 +146,10 @@ async fn create(
     body: Bytes,
     state: AppState,
 ) -> Result<Response, ApiError> {
+    // A namespace in the query is checked before the body is even parsed.
+    if let Some(q) = &query_namespace {
+        state.scope(Some(q))?;
+    }
     // The run's own fields are taken out; the rest must be a RunSpec (unknown fields
     // are refused by name).
     let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
@@ -155,6 +162,12 @@ async fn create(
         .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
     // Field by field first, so that a value of the wrong type is named.
     for (name, value) in &fields {
+        if name == "description" {
+            return Err(ApiError::InvalidFields {
+                message: "description: only templates have one".into(),
+                fields: vec![name.clone()],
+            });
+        }
         let one = serde_json::Map::from_iter([(name.clone(), value.clone())]);
         if let Err(e) = serde_json::from_value::<RunSpec>(serde_json::Value::Object(one)) {
             let name: String = name.chars().take(64).collect();
@@ -198,17 +211,20 @@ async fn create(
                     fields: vec!["template".into()],
                 }
             })?;
-            spec.over(template)
+            spec.over(template, &config.defaults)
         }
-        None => spec,
+        None => (spec, config.defaults.clone()),
     };
-    let resolved = spec.resolve(&config.defaults)?;
+    let (spec, defaults) = spec;
+    let resolved = spec.resolve(&defaults)?;
     let client = state.client()?;
     let body = runs::job_body(&run_id, &ns, target.template.as_deref(), &resolved);
     let job_name = run_id.job_name();
     match runs::create_job(client, &ns, &body).await {
         Ok(_) => crate::metrics::metrics().job_created(),
-        Err(KubeError::Api { code: 409, .. }) => {
+        Err(KubeError::Api { code: 409, status })
+            if status.reason.as_deref() == Some("AlreadyExists") =>
+        {
             return Err(ApiError::Conflict(format!(
                 "test run {run_id} already exists (job {job_name} in namespace {ns})"
             )));
@@ -310,6 +326,7 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
         ("labelSelector", runs::SPARKTEST_SELECTOR.to_string()),
         ("limit", limit.to_string()),
     ];
+    let q_has_continue = q.continue_token.as_ref().is_some_and(|t| !t.is_empty());
     if let Some(token) = q.continue_token.filter(|t| !t.is_empty()) {
         if token.len() > MAX_CONTINUE || token.chars().any(char::is_control) {
             return Err(ApiError::Validation(
@@ -320,11 +337,17 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
     }
     let client = state.client()?;
     let path = format!("{}{}", jobs_path(ns.as_str()), query(&pairs));
+    let continued = q_has_continue;
     let page: List<Job> = client.get_json(&path).await.map_err(|e| match e {
         // An expired token: the apiserver says 410 with the reason.
         KubeError::Api { code: 410, status } => ApiError::Validation(format!(
             "the continue token expired; list again from the first page ({})",
             status.message.as_deref().unwrap_or("410 Gone")
+        )),
+        // A token the apiserver cannot read.
+        KubeError::Api { code: 400, status } if continued => ApiError::Validation(format!(
+            "continue must be the token of the previous page ({})",
+            status.message.as_deref().unwrap_or("400 Bad Request")
         )),
         other => other.into(),
     })?;

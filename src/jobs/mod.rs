@@ -85,8 +85,18 @@ pub async fn cached_job_pods(
     ns: &Namespace,
     job: &Job,
 ) -> Result<Vec<Pod>, KubeError> {
-    let cached = cache.zip(job.spec.selector.as_ref());
-    match cached.and_then(|(cache, selector)| cache.select(selector)) {
+    // Only a Job's generated selector (its controller-uid) selects exactly its own
+    // pods; a hand-written one may also select pods the cache does not hold.
+    let generated = job.spec.selector.as_ref().filter(|s| {
+        s.match_expressions.is_empty()
+            && s.match_labels
+                .keys()
+                .any(|k| k == "controller-uid" || k == "batch.kubernetes.io/controller-uid")
+    });
+    match cache
+        .zip(generated)
+        .and_then(|(cache, selector)| cache.select(selector))
+    {
         Some(pods) => Ok(pods),
         None => job_pods(client, ns, job).await,
     }

@@ -156,6 +156,24 @@ impl RunDefaults {
         for (side, list) in [
             ("DEFAULT_REQUESTS", &self.requests),
             ("DEFAULT_LIMITS", &self.limits),
+            ("MAX_RESOURCES", &self.max),
+        ] {
+            if list.cpu.is_none() || list.memory.is_none() {
+                return Err(format!(
+                    "{side} must give both cpu and memory (e.g. cpu=1,memory=512Mi): every run's are always set"
+                ));
+            }
+        }
+        for (name, value) in [("cpu", &self.limits.cpu), ("memory", &self.limits.memory)] {
+            if value.as_ref().is_some_and(Quantity::is_zero) {
+                return Err(format!(
+                    "DEFAULT_LIMITS {name} must be more than 0 (a zero limit is no limit)"
+                ));
+            }
+        }
+        for (side, list) in [
+            ("DEFAULT_REQUESTS", &self.requests),
+            ("DEFAULT_LIMITS", &self.limits),
         ] {
             for (name, value, max) in [
                 ("cpu", &list.cpu, &self.max.cpu),
@@ -202,43 +220,45 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> InvalidRun {
 }
 
 impl RunSpec {
-    /// `self` over `base`: every field given here wins; env maps are merged.
-    pub fn over(self, base: &RunSpec) -> RunSpec {
-        let mut env = base.env.clone();
+    /// `self` (a request) over `template`: every field given here wins, env maps are
+    /// merged, and the template's resources become this run's defaults, so a request's
+    /// own limit below the template's request lowers it as it would a configured
+    /// default (only what the request itself gives can be at fault).
+    pub fn over(self, template: &RunSpec, defaults: &RunDefaults) -> (RunSpec, RunDefaults) {
+        let mut env = template.env.clone();
         env.extend(self.env);
         let (commands, argv) = if self.commands.is_some() || self.argv.is_some() {
             (self.commands, self.argv)
         } else {
-            (base.commands.clone(), base.argv.clone())
+            (template.commands.clone(), template.argv.clone())
         };
-        RunSpec {
-            description: self.description.or_else(|| base.description.clone()),
-            image: self.image.or_else(|| base.image.clone()),
+        let mut defaults = defaults.clone();
+        if let Some(theirs) = &template.resources {
+            for (default, given) in [
+                (&mut defaults.requests.cpu, &theirs.requests.cpu),
+                (&mut defaults.requests.memory, &theirs.requests.memory),
+                (&mut defaults.limits.cpu, &theirs.limits.cpu),
+                (&mut defaults.limits.memory, &theirs.limits.memory),
+            ] {
+                if given.is_some() {
+                    default.clone_from(given);
+                }
+            }
+        }
+        let spec = RunSpec {
+            description: None,
+            image: self.image.or_else(|| template.image.clone()),
             commands,
             argv,
             env,
-            resources: match (self.resources, &base.resources) {
-                (Some(mine), Some(theirs)) => Some(Resources {
-                    requests: ResourceList {
-                        cpu: mine.requests.cpu.or_else(|| theirs.requests.cpu.clone()),
-                        memory: mine
-                            .requests
-                            .memory
-                            .or_else(|| theirs.requests.memory.clone()),
-                    },
-                    limits: ResourceList {
-                        cpu: mine.limits.cpu.or_else(|| theirs.limits.cpu.clone()),
-                        memory: mine.limits.memory.or_else(|| theirs.limits.memory.clone()),
-                    },
-                }),
-                (mine, theirs) => mine.or_else(|| theirs.clone()),
-            },
-            timeout_seconds: self.timeout_seconds.or(base.timeout_seconds),
+            resources: self.resources,
+            timeout_seconds: self.timeout_seconds.or(template.timeout_seconds),
             ttl_seconds_after_finished: self
                 .ttl_seconds_after_finished
-                .or(base.ttl_seconds_after_finished),
-            backoff_limit: self.backoff_limit.or(base.backoff_limit),
-        }
+                .or(template.ttl_seconds_after_finished),
+            backoff_limit: self.backoff_limit.or(template.backoff_limit),
+        };
+        (spec, defaults)
     }
 
     /// Checks every field that is given (a template may leave the image to the
@@ -253,22 +273,19 @@ impl RunSpec {
                 "give either commands (run by sh -c) or argv, not both",
             ));
         }
-        for (field, list) in [("commands", &self.commands), ("argv", &self.argv)] {
-            if let Some(list) = list {
-                check_list(field, list)?;
-            }
+        if let Some(commands) = &self.commands {
+            check_list("commands", commands, false)?;
+        }
+        if let Some(argv) = &self.argv {
+            // An argument may be empty (`""` is a real argument); the program may not.
+            check_list("argv", argv, true)?;
         }
         if self.env.len() > MAX_ENV {
             return Err(invalid("env", format!("at most {MAX_ENV} variables")));
         }
         for (name, value) in &self.env {
             check_env_name(name)?;
-            if value.len() > MAX_TEXT {
-                return Err(invalid(
-                    format!("env.{name}"),
-                    format!("longer than {MAX_TEXT} bytes"),
-                ));
-            }
+            check_text(&format!("env.{name}"), value)?;
         }
         if let Some(resources) = &self.resources {
             for (side, list) in [
@@ -285,6 +302,13 @@ impl RunSpec {
                         return Err(invalid(
                             format!("resources.{side}.{name}"),
                             format!("{value} exceeds the configured maximum {max}"),
+                        ));
+                    }
+                    // The kubelet reads a zero limit as no limit at all.
+                    if side == "limits" && value.as_ref().is_some_and(Quantity::is_zero) {
+                        return Err(invalid(
+                            format!("resources.{side}.{name}"),
+                            "must be more than 0 (a zero limit is no limit)",
                         ));
                     }
                 }
@@ -398,13 +422,13 @@ fn check_text(field: &str, value: &str) -> Result<(), InvalidRun> {
     Ok(())
 }
 
-fn check_list(field: &str, list: &[String]) -> Result<(), InvalidRun> {
+fn check_list(field: &str, list: &[String], empty_args: bool) -> Result<(), InvalidRun> {
     if list.is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
     for (i, item) in list.iter().enumerate() {
         let field = format!("{field}[{i}]");
-        if item.trim().is_empty() {
+        if item.trim().is_empty() && !(empty_args && i > 0) {
             return Err(invalid(field, "must not be empty"));
         }
         check_text(&field, item)?;
@@ -623,14 +647,22 @@ mod tests {
         let request = spec(serde_json::json!({
             "env": {"B": "3"}, "resources": {"limits": {"cpu": "3"}}
         }));
-        let merged = request.over(&template);
+        let (merged, defaults) = request.over(&template, &RunDefaults::default());
         assert_eq!(merged.image.as_deref(), Some("python:3.12"));
         assert_eq!(merged.env["A"], "1");
         assert_eq!(merged.env["B"], "3");
-        let limits = merged.resources.unwrap().limits;
-        assert_eq!(limits.cpu.unwrap().as_str(), "3");
-        assert_eq!(limits.memory.unwrap().as_str(), "1Gi");
         assert_eq!(merged.timeout_seconds, Some(600));
+        let run = merged.resolve(&defaults).unwrap();
+        assert_eq!(run.resources.limits.cpu.unwrap().as_str(), "3");
+        assert_eq!(run.resources.limits.memory.unwrap().as_str(), "1Gi");
+        // The template's request is lowered to the request's own lower limit, like a
+        // default: the caller set only the limit.
+        let template = spec(serde_json::json!({"image": "x", "argv": ["y"],
+            "resources": {"requests": {"cpu": "250m"}}}));
+        let request = spec(serde_json::json!({"resources": {"limits": {"cpu": "100m"}}}));
+        let (merged, defaults) = request.over(&template, &RunDefaults::default());
+        let run = merged.resolve(&defaults).unwrap();
+        assert_eq!(run.resources.requests.cpu.unwrap().as_str(), "100m");
     }
 
     #[test]

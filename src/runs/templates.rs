@@ -80,8 +80,10 @@ impl Templates {
                     "commands: give commands (run by sh -c) or argv".into(),
                 ));
             }
+            // Checked as a run from it alone would be (requests within limits too).
             template
-                .validate(defaults)
+                .clone()
+                .resolve(defaults)
                 .map_err(|e| invalid(e.to_string()))?;
         }
         Ok(Self {
