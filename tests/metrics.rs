@@ -14,7 +14,7 @@ use openmetrics_parser::{
 };
 use sparktest_k8s::AppState;
 use sparktest_k8s::api::auth::ApiTokens;
-use sparktest_k8s::state::{Connection, LogLimits, Policy, StreamLimits};
+use sparktest_k8s::state::Policy;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -94,22 +94,10 @@ fn value(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
 fn locked_state(dir: &std::path::Path) -> AppState {
     let file = dir.join("tokens");
     std::fs::write(&file, "caller-token\n").unwrap();
-    AppState::with_policy(
-        Connection {
-            client: Err("no cluster in this test".into()),
-            source: None,
-        },
-        "default".parse().unwrap(),
-        LogLimits {
-            max_lines: 10,
-            max_bytes: 1024,
-        },
-        StreamLimits::default(),
-        Policy {
-            api_tokens: Some(Arc::new(ApiTokens::load(file).unwrap())),
-            ..Policy::default()
-        },
-    )
+    state_without_cluster(Policy {
+        api_tokens: Some(Arc::new(ApiTokens::load(file).unwrap())),
+        ..Policy::default()
+    })
 }
 
 #[tokio::test]

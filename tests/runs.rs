@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sparktest_k8s::names::{Namespace, RunId};
 use sparktest_k8s::runs::RunDefaults;
 use sparktest_k8s::runs::templates::Templates;
-use sparktest_k8s::state::{AppState, Connection, LogLimits, Policy, RunConfig, StreamLimits};
+use sparktest_k8s::state::{AppState, Policy, RunConfig};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Match, Mock, Request, ResponseTemplate};
 
@@ -1252,19 +1252,7 @@ async fn the_job_list_of_an_allowed_namespace_reads_that_namespace() {
 
 #[tokio::test]
 async fn without_a_cluster_creating_and_listing_are_503_after_validation() {
-    let state = AppState::with_policy(
-        Connection {
-            client: Err("no Kubernetes cluster configured: tried kubeconfig (...)".into()),
-            source: None,
-        },
-        "default".parse().unwrap(),
-        LogLimits {
-            max_lines: 10,
-            max_bytes: 1024,
-        },
-        StreamLimits::default(),
-        Policy::default(),
-    );
+    let state = state_without_cluster(Policy::default());
     let (code, body) = post_run(
         &state,
         "/api/test-runs",
@@ -1277,8 +1265,8 @@ async fn without_a_cluster_creating_and_listing_are_503_after_validation() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("tried kubeconfig"),
-        "{body}"
+            .contains("no Kubernetes cluster configured"),
+        "the reason is passed on: {body}"
     );
     let (code, body) = request(&state, "GET", "/api/k8s/jobs", None).await;
     assert_eq!(code, 503, "{body}");

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use common::*;
 use sparktest_k8s::AppState;
 use sparktest_k8s::api::auth::ApiTokens;
-use sparktest_k8s::state::{Connection, LogLimits, Policy, StreamLimits};
+use sparktest_k8s::state::Policy;
 use wiremock::Mock;
 use wiremock::matchers::path;
 
@@ -30,19 +30,7 @@ fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
 /// A state without a cluster (job endpoints answer 503: past authentication) and with
 /// the given policy.
 fn state_with(policy: Policy) -> AppState {
-    AppState::with_policy(
-        Connection {
-            client: Err("no cluster in this test".into()),
-            source: None,
-        },
-        "default".parse().unwrap(),
-        LogLimits {
-            max_lines: 10,
-            max_bytes: 1024,
-        },
-        StreamLimits::default(),
-        policy,
-    )
+    state_without_cluster(policy)
 }
 
 fn authenticated_state(dir: &std::path::Path) -> AppState {

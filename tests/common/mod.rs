@@ -355,3 +355,21 @@ pub async fn call_json(
     });
     (status, body)
 }
+
+/// A state without a cluster (job endpoints answer 503 once past validation and
+/// authentication) and with the given policy.
+pub fn state_without_cluster(policy: sparktest_k8s::state::Policy) -> AppState {
+    AppState::with_policy(
+        Connection {
+            client: Err("no Kubernetes cluster configured in this test".into()),
+            source: None,
+        },
+        "default".parse().unwrap(),
+        LogLimits {
+            max_lines: 10,
+            max_bytes: 1024,
+        },
+        sparktest_k8s::state::StreamLimits::default(),
+        policy,
+    )
+}
