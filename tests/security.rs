@@ -225,6 +225,48 @@ async fn cors_allows_only_the_configured_origins() {
     assert!(get.headers().get("access-control-allow-origin").is_none());
 }
 
+/// A browser page on an allowed origin must be able to read error answers too: a 401
+/// without CORS headers is an opaque network error to `fetch` (found with Chromium,
+/// tests/browser/check.py).
+#[tokio::test]
+async fn error_answers_carry_cors_headers_for_allowed_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, "caller-token\n").unwrap();
+    let routes = sparktest_k8s::api::routes(state_with(Policy {
+        cors_origins: vec!["http://localhost:3000".into()],
+        api_tokens: Some(std::sync::Arc::new(ApiTokens::load(file).unwrap())),
+        ..Policy::default()
+    }));
+    for (target, code) in [
+        ("/api/k8s/jobs/test-job-123/status", 401),
+        ("/api/no-such-route", 401),
+    ] {
+        let response = warp::test::request()
+            .path(target)
+            .header("origin", "http://localhost:3000")
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), code, "{target}");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "http://localhost:3000",
+            "{target}"
+        );
+    }
+    let response = warp::test::request()
+        .path("/api/k8s/jobs/Bad_Name/status")
+        .header("origin", "http://localhost:3000")
+        .header("authorization", "Bearer caller-token")
+        .reply(&routes)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+}
+
 #[tokio::test]
 async fn an_over_long_url_is_414_before_routing() {
     let state = state_with(Policy::default());

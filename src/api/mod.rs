@@ -56,8 +56,14 @@ pub fn routes(
         .unify();
     let protected = auth::authorized(state.policy().api_tokens.clone()).and(protected);
     let cors = cors(&state.policy().cors_origins);
+    // Errors are turned into replies inside CORS, so that a browser on an allowed
+    // origin can read them too (a 401 the page cannot read is a network error to
+    // fetch); then CORS's own refusals are turned into replies.
     url_limit()
         .and(open.or(protected).unify())
+        .map(warp::Reply::into_response)
+        .recover(error::recover)
+        .unify()
         .with(cors)
         .map(warp::Reply::into_response)
         .recover(error::recover)
