@@ -1155,13 +1155,7 @@ async fn status_is_served_from_the_watch_backed_cache() {
     let state = state_for(&pki, &api);
     state.start_caches();
     let cache = &state.caches(&"default".parse().unwrap()).unwrap().jobs;
-    for _ in 0..200 {
-        if cache.is_synced() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(cache.is_synced());
+    until_synced(|| cache.is_synced()).await;
     let list: serde_json::Value =
         serde_json::from_slice(&recorded("68_job_list_final").body).unwrap();
     let name = list["items"][0]["metadata"]["name"]
@@ -1241,13 +1235,7 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
     let state = state_for(&pki, &api);
     state.start_caches();
     let cache = &state.caches(&"default".parse().unwrap()).unwrap().pods;
-    for _ in 0..200 {
-        if cache.is_synced() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(cache.is_synced());
+    until_synced(|| cache.is_synced()).await;
     let (code, body) = call(&state, "GET", "/api/k8s/jobs/test-job-123/logs").await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["pod_name"], "test-job-123-h6gvc");
@@ -1261,4 +1249,15 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
         .filter(|r| r.url.query().is_some_and(|q| q.contains(&uid)))
         .count();
     assert_eq!(job_pod_lists, 0, "the job's pods came from the cache");
+}
+
+/// Waits (at most 2 s) until a cache has applied its first list.
+async fn until_synced(synced: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if synced() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the cache did not sync");
 }

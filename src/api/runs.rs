@@ -326,7 +326,7 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
         ("labelSelector", runs::SPARKTEST_SELECTOR.to_string()),
         ("limit", limit.to_string()),
     ];
-    let q_has_continue = q.continue_token.as_ref().is_some_and(|t| !t.is_empty());
+    let continued = q.continue_token.as_ref().is_some_and(|t| !t.is_empty());
     if let Some(token) = q.continue_token.filter(|t| !t.is_empty()) {
         if token.len() > MAX_CONTINUE || token.chars().any(char::is_control) {
             return Err(ApiError::Validation(
@@ -337,7 +337,6 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
     }
     let client = state.client()?;
     let path = format!("{}{}", jobs_path(ns.as_str()), query(&pairs));
-    let continued = q_has_continue;
     let page: List<Job> = client.get_json(&path).await.map_err(|e| match e {
         // An expired token: the apiserver says 410 with the reason.
         KubeError::Api { code: 410, status } => ApiError::Validation(format!(

@@ -236,15 +236,27 @@ pub fn state_for(pki: &Pki, mock: &TlsMock) -> AppState {
 }
 
 pub fn state_with_limits(pki: &Pki, mock: &TlsMock, limits: LogLimits) -> AppState {
+    mock_state(pki, mock, limits, sparktest_k8s::state::Policy::default())
+}
+
+/// The service's state pointed at the mock, namespace `default`.
+fn mock_state(
+    pki: &Pki,
+    mock: &TlsMock,
+    limits: LogLimits,
+    policy: sparktest_k8s::state::Policy,
+) -> AppState {
     let config = cluster_config(pki, mock);
     let client = client_for(&config, Duration::from_secs(10));
-    AppState::new(
+    AppState::with_policy(
         Connection {
             client: Ok(client),
             source: Some(config.source.clone()),
         },
         "default".parse::<Namespace>().unwrap(),
         limits,
+        sparktest_k8s::state::StreamLimits::default(),
+        policy,
     )
 }
 
@@ -292,9 +304,18 @@ pub fn replay(name: &str) -> wiremock::ResponseTemplate {
 
 /// Sends a request through the whole filter tree and returns status and JSON body.
 pub async fn call(state: &AppState, method: &str, path: &str) -> (u16, serde_json::Value) {
-    let response = warp::test::request()
-        .method(method)
-        .path(path)
+    let request = warp::test::request().method(method).path(path);
+    reply_json(state, request, method, path).await
+}
+
+/// Sends `request` through the whole filter tree; its answer must be JSON.
+async fn reply_json(
+    state: &AppState,
+    request: warp::test::RequestBuilder,
+    method: &str,
+    path: &str,
+) -> (u16, serde_json::Value) {
+    let response = request
         .reply(&sparktest_k8s::api::routes(state.clone()))
         .await;
     let status = response.status().as_u16();
@@ -314,21 +335,11 @@ pub fn state_with_policy(
     mock: &TlsMock,
     policy: sparktest_k8s::state::Policy,
 ) -> AppState {
-    let config = cluster_config(pki, mock);
-    let client = client_for(&config, Duration::from_secs(10));
-    AppState::with_policy(
-        Connection {
-            client: Ok(client),
-            source: Some(config.source.clone()),
-        },
-        "default".parse::<Namespace>().unwrap(),
-        LogLimits {
-            max_lines: 1000,
-            max_bytes: 10 * 1024 * 1024,
-        },
-        sparktest_k8s::state::StreamLimits::default(),
-        policy,
-    )
+    let limits = LogLimits {
+        max_lines: 1000,
+        max_bytes: 10 * 1024 * 1024,
+    };
+    mock_state(pki, mock, limits, policy)
 }
 
 /// Sends a request with a JSON body (`Content-Type: application/json`) through the
@@ -339,21 +350,12 @@ pub async fn call_json(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let response = warp::test::request()
+    let request = warp::test::request()
         .method(method)
         .path(path)
         .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .reply(&sparktest_k8s::api::routes(state.clone()))
-        .await;
-    let status = response.status().as_u16();
-    let body = serde_json::from_slice(response.body()).unwrap_or_else(|e| {
-        panic!(
-            "{method} {path}: body is not JSON ({e}): {:?}",
-            response.body()
-        )
-    });
-    (status, body)
+        .body(serde_json::to_vec(&body).unwrap());
+    reply_json(state, request, method, path).await
 }
 
 /// A state without a cluster (job endpoints answer 503 once past validation and
