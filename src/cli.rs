@@ -168,6 +168,23 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `ALLOWED_NAMESPACES` parsed, blanks skipped, each namespace once.
+    pub fn allowed_namespaces(
+        &self,
+    ) -> Result<Vec<crate::names::Namespace>, crate::names::InvalidName> {
+        let mut list = Vec::new();
+        for name in self.allowed_namespaces.iter().map(|n| n.trim()) {
+            if name.is_empty() {
+                continue;
+            }
+            let ns: crate::names::Namespace = name.parse()?;
+            if !list.contains(&ns) {
+                list.push(ns);
+            }
+        }
+        Ok(list)
+    }
+
     /// The defaults and maxima of runs, checked against each other.
     pub fn run_defaults(&self) -> Result<crate::runs::RunDefaults, String> {
         let defaults = crate::runs::RunDefaults {
@@ -202,6 +219,22 @@ mod tests {
             crate::runs::RunDefaults::default(),
             "the flags' defaults are RunDefaults::default()"
         );
+    }
+
+    #[test]
+    fn allowed_namespaces_are_each_taken_once_and_must_be_names() {
+        let cli = Cli::try_parse_from([
+            "sparktest-k8s",
+            "--allowed-namespaces",
+            "team-a, team-b,,team-a",
+        ])
+        .unwrap();
+        let list = cli.settings.allowed_namespaces().unwrap();
+        let names: Vec<&str> = list.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["team-a", "team-b"]);
+        let cli = Cli::try_parse_from(["sparktest-k8s", "--allowed-namespaces", "team-a,Team_B"])
+            .unwrap();
+        assert!(cli.settings.allowed_namespaces().is_err());
     }
 
     #[test]

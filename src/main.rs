@@ -60,22 +60,13 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
     let Some(runs) = run_config(&settings) else {
         return ExitCode::FAILURE;
     };
-    let mut allowed_namespaces = Vec::new();
-    for name in settings
-        .allowed_namespaces
-        .iter()
-        .map(|n| n.trim())
-        .filter(|n| !n.is_empty())
-    {
-        match name.parse::<Namespace>() {
-            Ok(ns) if allowed_namespaces.contains(&ns) => {}
-            Ok(ns) => allowed_namespaces.push(ns),
-            Err(e) => {
-                tracing::error!(error = %e, namespace = name, "ALLOWED_NAMESPACES names an invalid namespace");
-                return ExitCode::FAILURE;
-            }
+    let allowed_namespaces = match settings.allowed_namespaces() {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "ALLOWED_NAMESPACES names an invalid namespace");
+            return ExitCode::FAILURE;
         }
-    }
+    };
     let addr = std::net::SocketAddr::new(settings.bind, settings.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,

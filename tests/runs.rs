@@ -17,7 +17,7 @@ use sparktest_k8s::names::{Namespace, RunId};
 use sparktest_k8s::runs::RunDefaults;
 use sparktest_k8s::runs::templates::Templates;
 use sparktest_k8s::state::{AppState, Policy, RunConfig};
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Match, Mock, Request, ResponseTemplate};
 
 // ---------------------------------------------------------------------------------
@@ -1282,4 +1282,43 @@ fn the_run_id_helper_agrees_with_the_service() {
     assert!(RUN_ID.parse::<RunId>().is_ok());
     assert!(is_v4_uuid(sparktest_k8s::runs::new_run_id().as_str()));
     assert!(!is_v4_uuid("550e8400-e29b-11d4-a716-446655440000"));
+}
+
+#[tokio::test]
+async fn description_belongs_to_templates_and_is_400_in_a_run() {
+    let (pki, api) = apiserver().await;
+    let state = state_for(&pki, &api);
+    let (code, body) = post_run(
+        &state,
+        "/api/test-runs",
+        json!({"image": "busybox:1.36", "argv": ["a"], "description": "x"}),
+    )
+    .await;
+    assert_invalid_fields(code, &body, &["description"]);
+    assert_no_apiserver_call(&api, "description in a run").await;
+}
+
+#[tokio::test]
+async fn a_continue_token_the_apiserver_cannot_read_is_400() {
+    let (pki, api) = apiserver().await;
+    // The apiserver's 400 BadRequest Status (recorded for a bad label selector).
+    Mock::given(method("GET"))
+        .and(path("/apis/batch/v1/namespaces/default/jobs"))
+        .and(query_param("continue", "not-a-token"))
+        .respond_with(replay("18_job_list_bad_labelselector"))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    let (code, body) = call(
+        &state_for(&pki, &api),
+        "GET",
+        "/api/k8s/jobs?continue=not-a-token",
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error_type"], "ValidationError");
+    assert!(
+        body["message"].as_str().unwrap().contains("continue"),
+        "{body}"
+    );
 }

@@ -78,6 +78,18 @@ pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<
     Ok(list.items)
 }
 
+/// The Job's selector when Kubernetes generated it (its controller-uid): only that
+/// one selects exactly the Job's own pods; a hand-written one may also select pods the
+/// pod cache does not hold.
+fn generated_selector(job: &Job) -> Option<&resources::LabelSelector> {
+    job.spec.selector.as_ref().filter(|s| {
+        s.match_expressions.is_empty()
+            && s.match_labels
+                .keys()
+                .any(|k| k == "controller-uid" || k == "batch.kubernetes.io/controller-uid")
+    })
+}
+
 /// The Job's pods from the pod cache when it holds them, else from the apiserver.
 pub async fn cached_job_pods(
     client: &Client,
@@ -85,16 +97,8 @@ pub async fn cached_job_pods(
     ns: &Namespace,
     job: &Job,
 ) -> Result<Vec<Pod>, KubeError> {
-    // Only a Job's generated selector (its controller-uid) selects exactly its own
-    // pods; a hand-written one may also select pods the cache does not hold.
-    let generated = job.spec.selector.as_ref().filter(|s| {
-        s.match_expressions.is_empty()
-            && s.match_labels
-                .keys()
-                .any(|k| k == "controller-uid" || k == "batch.kubernetes.io/controller-uid")
-    });
     match cache
-        .zip(generated)
+        .zip(generated_selector(job))
         .and_then(|(cache, selector)| cache.select(selector))
     {
         Some(pods) => Ok(pods),
@@ -194,4 +198,34 @@ pub fn delete_options(uid: Option<&str>) -> serde_json::Value {
         body["preconditions"] = serde_json::json!({ "uid": uid });
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(selector: serde_json::Value) -> Job {
+        serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "j"}, "spec": {"selector": selector}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_generated_selector_is_answered_from_the_pod_cache() {
+        for generated in [
+            serde_json::json!({"matchLabels": {"controller-uid": "u"}}),
+            serde_json::json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}}),
+        ] {
+            assert!(generated_selector(&job(generated)).is_some());
+        }
+        for manual in [
+            serde_json::json!({"matchLabels": {"app": "x"}}),
+            serde_json::json!({}),
+            serde_json::json!({"matchLabels": {"controller-uid": "u"},
+                "matchExpressions": [{"key": "a", "operator": "Exists"}]}),
+        ] {
+            assert!(generated_selector(&job(manual)).is_none());
+        }
+    }
 }

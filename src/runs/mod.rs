@@ -593,6 +593,10 @@ mod tests {
             .resolve(&d)
             .unwrap();
         assert_eq!(r.command, ["sh", "-c", "pip install -r r.txt && pytest -q"]);
+        let r = spec(serde_json::json!({"image": "x", "argv": ["prog", ""]}))
+            .resolve(&d)
+            .unwrap();
+        assert_eq!(r.command, ["prog", ""], "an empty argument is a real one");
         let r = spec(serde_json::json!({"image": "grafana/k6", "argv": ["k6", "run", "s.js"]}))
             .resolve(&d)
             .unwrap();

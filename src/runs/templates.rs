@@ -141,6 +141,15 @@ mod tests {
                 .contains("template 'big': resources.limits.memory: 64Gi exceeds"),
             "{e}"
         );
+        let e = parse(
+            "templates:\n  t:\n    image: x\n    argv: [y]\n    resources:\n      requests: {cpu: '3'}\n      limits: {cpu: '2'}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("template 't': resources.requests.cpu: 3 exceeds resources.limits.cpu 2"),
+            "checked as a run from it would be: {e}"
+        );
         let e = parse("templates:\n  Bad_Name:\n    image: x\n    argv: [y]\n").unwrap_err();
         assert!(e.to_string().contains("template 'Bad_Name': name:"), "{e}");
         let e =
