@@ -168,16 +168,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `ALLOWED_NAMESPACES` parsed, blanks skipped, each namespace once.
-    pub fn allowed_namespaces(
-        &self,
-    ) -> Result<Vec<crate::names::Namespace>, crate::names::InvalidName> {
+    /// `ALLOWED_NAMESPACES` parsed, blanks skipped, each namespace once; an error
+    /// names the entry at fault.
+    pub fn allowed_namespaces(&self) -> Result<Vec<crate::names::Namespace>, String> {
         let mut list = Vec::new();
         for name in self.allowed_namespaces.iter().map(|n| n.trim()) {
             if name.is_empty() {
                 continue;
             }
-            let ns: crate::names::Namespace = name.parse()?;
+            let ns: crate::names::Namespace = name.parse().map_err(|e| format!("'{name}': {e}"))?;
             if !list.contains(&ns) {
                 list.push(ns);
             }
@@ -234,7 +233,12 @@ mod tests {
         assert_eq!(names, ["team-a", "team-b"]);
         let cli = Cli::try_parse_from(["sparktest-k8s", "--allowed-namespaces", "team-a,Team_B"])
             .unwrap();
-        assert!(cli.settings.allowed_namespaces().is_err());
+        assert!(
+            cli.settings
+                .allowed_namespaces()
+                .unwrap_err()
+                .contains("Team_B")
+        );
     }
 
     #[test]
