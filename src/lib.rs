@@ -74,6 +74,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Drain,
 ) {
+    serve(listener, state, Box::pin(shutdown), drain).await;
+}
+
+/// [`run`] without generics, so that the server and the route tree are compiled once,
+/// here, rather than again in every crate that starts the service.
+async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    drain: Drain,
+) {
     let draining = state.clone();
     let unready = state.clone();
     let stop_accepting = async move {

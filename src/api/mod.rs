@@ -26,34 +26,36 @@ pub const MAX_URL_BYTES: usize = 12 * 1024;
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    let open = probes::livez()
-        .or(probes::readyz(state.clone()))
+    let open = boxed(probes::livez())
+        .or(boxed(probes::readyz(state.clone())))
         .unify()
-        .or(health::route(state.clone()))
+        .or(boxed(health::route(state.clone())))
         .unify()
-        .or(metrics::route())
-        .unify();
-    let protected = jobs::status_route(state.clone())
-        .or(jobs::logs_route(state.clone()))
+        .or(boxed(metrics::route()))
         .unify()
-        .or(jobs::test_run_logs_route(state.clone()))
+        .boxed();
+    let protected = boxed(jobs::status_route(state.clone()))
+        .or(boxed(jobs::logs_route(state.clone())))
         .unify()
-        .or(jobs::delete_route(state.clone()))
+        .or(boxed(jobs::test_run_logs_route(state.clone())))
         .unify()
-        .or(stream::job_log_stream_route(state.clone()))
+        .or(boxed(jobs::delete_route(state.clone())))
         .unify()
-        .or(stream::test_run_log_stream_route(state.clone()))
+        .or(boxed(stream::job_log_stream_route(state.clone())))
         .unify()
-        .or(stream::watch_route(state.clone()))
+        .or(boxed(stream::test_run_log_stream_route(state.clone())))
         .unify()
-        .or(stream::events_route(state.clone()))
+        .or(boxed(stream::watch_route(state.clone())))
         .unify()
-        .or(runs::create_route(state.clone()))
+        .or(boxed(stream::events_route(state.clone())))
         .unify()
-        .or(runs::list_route(state.clone()))
+        .or(boxed(runs::create_route(state.clone())))
         .unify()
-        .or(runs::templates_route(state.clone()))
-        .unify();
+        .or(boxed(runs::list_route(state.clone())))
+        .unify()
+        .or(boxed(runs::templates_route(state.clone())))
+        .unify()
+        .boxed();
     let protected = auth::authorized(state.policy().api_tokens.clone()).and(protected);
     let cors = cors(&state.policy().cors_origins);
     // Errors are turned into replies inside CORS, so that a browser on an allowed
@@ -73,6 +75,20 @@ pub fn routes(
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed = ?info.elapsed(), "request");
             crate::metrics::metrics().http_request(info.method(), info.path(), info.status(), info.elapsed());
         }))
+}
+
+/// One endpoint's filter behind a box: the route tree is then a chain of small types
+/// instead of one type nested fifteen deep, which the compiler walks in seconds, not
+/// minutes.
+fn boxed<F>(route: F) -> warp::filters::BoxedFilter<(warp::reply::Response,)>
+where
+    F: Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    route.boxed()
 }
 
 /// Refuses over-long URLs before routing.
