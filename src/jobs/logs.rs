@@ -307,7 +307,9 @@ impl BoundedBuffer {
     fn new(cap: u64) -> Self {
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
         Self {
-            buf: BytesMut::with_capacity(cap.min(64 * 1024)),
+            // Empty: `reserve` sizes it from the body's length when that is known
+            // (allocating 64 KiB first made the allocator copy it all on growing).
+            buf: BytesMut::new(),
             cap,
             truncated: false,
         }
@@ -335,11 +337,15 @@ impl BoundedBuffer {
     /// The text, without a UTF-8 sequence the cut split in two. Valid UTF-8 (the usual
     /// case) becomes the String without a copy.
     fn into_string(self) -> String {
-        let mut bytes = Vec::from(self.buf);
-        if let Err(e) = std::str::from_utf8(&bytes) {
-            if e.error_len().is_none() {
-                bytes.truncate(e.valid_up_to());
-            }
+        let bytes = Vec::from(self.buf);
+        let e = match String::from_utf8(bytes) {
+            Ok(text) => return text,
+            Err(e) => e,
+        };
+        let cut = e.utf8_error();
+        let mut bytes = e.into_bytes();
+        if cut.error_len().is_none() {
+            bytes.truncate(cut.valid_up_to());
         }
         match String::from_utf8(bytes) {
             Ok(text) => text,
