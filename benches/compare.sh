@@ -4,7 +4,7 @@
 # (../shared/bench: nginx as a TLS apiserver stand-in, wrk), then the static figures
 # (crates, clean build time, binary size), then the ratios.
 #
-#   benches/compare.sh              # ~10 min: two rounds of run.sh each, plus static.sh
+#   benches/compare.sh              # ~20 min: two rounds of run.sh and static.sh each
 #   ROUNDS=1 STATIC=0 benches/compare.sh
 #
 # Needs: apt-get install nginx-light wrk curl openssl (run.sh says so if missing).
@@ -25,11 +25,12 @@ cargo build --release --quiet --manifest-path "$SHARED/anchor/Cargo.toml" --targ
 for i in $(seq "$ROUNDS"); do
     "$SHARED/run.sh" "$ANCHOR_TARGET/release/kube-rs-axum-anchor" "anchor" | tee -a "$OUT"
     DELETE_UNMANAGED=true "$SHARED/run.sh" target/release/sparktest-k8s "ours" | tee -a "$OUT"
+    # Build times vary by ±15% here from one build to the next: each round builds both.
+    if [[ "${STATIC:-1}" == 1 ]]; then
+        "$SHARED/static.sh" "$SHARED/anchor" anchor | tee -a "$OUT"
+        "$SHARED/static.sh" . ours | tee -a "$OUT"
+    fi
 done
-if [[ "${STATIC:-1}" == 1 ]]; then
-    "$SHARED/static.sh" "$SHARED/anchor" anchor | tee -a "$OUT"
-    "$SHARED/static.sh" . ours | tee -a "$OUT"
-fi
 
 python3 - "$OUT" <<'PY'
 import statistics, sys
