@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use sparktest_k8s::AppState;
 use sparktest_k8s::cluster::kubeconfig::{self, KubeconfigError};
 use sparktest_k8s::cluster::{ClusterConfig, ExecConfig, ExecInteractiveMode, ServerUrl};
-use sparktest_k8s::jobs::{pods, status};
+use sparktest_k8s::jobs::{pods, status, timeline};
 use sparktest_k8s::kube::KubeError;
 use sparktest_k8s::kube::error::Status;
 use sparktest_k8s::kube::exec::{ExecCredential, parse_output};
@@ -83,7 +83,10 @@ pub fn status(data: &[u8]) -> KubeError {
 // objects
 
 fn check_job(job: &Job, pods: Option<&[Pod]>) -> status::JobState {
-    let _ = status::needs_pods(job);
+    if let Some(pods) = pods {
+        let timeline = timeline::job_timeline(pods);
+        serde_json::to_string(&timeline).expect("a Timeline serializes");
+    }
     let state = status::job_state(job, pods);
     let view = status::StatusView::new(job, state.clone());
     serde_json::to_string(&view).expect("a StatusView serializes");

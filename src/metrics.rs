@@ -55,6 +55,8 @@ pub const ROUTES: &[&str] = &[
     "/api/k8s/jobs/{job_name}/logs/stream",
     "/api/k8s/jobs/{job_name}/watch",
     "/api/k8s/jobs/{job_name}/events",
+    "/api/k8s/status/{job_name}",
+    "/api/k8s/logs/{job_name}",
     "/api/k8s/templates",
     "/api/test-runs",
     "/api/test-runs/{run_id}/logs",
@@ -403,6 +405,8 @@ pub fn route(path: &str) -> &'static str {
             "events" => "/api/k8s/jobs/{job_name}/events",
             _ => OTHER,
         },
+        ["api", "k8s", "status", name] if is_name(name) => "/api/k8s/status/{job_name}",
+        ["api", "k8s", "logs", name] if is_name(name) => "/api/k8s/logs/{job_name}",
         ["api", "k8s", "jobs", name, "logs", "stream"] if is_name(name) => {
             "/api/k8s/jobs/{job_name}/logs/stream"
         }
@@ -523,6 +527,8 @@ mod tests {
                 "/api/k8s/jobs/test-job-123/events",
                 "/api/k8s/jobs/{job_name}/events",
             ),
+            ("/api/k8s/status/test-job-123", "/api/k8s/status/{job_name}"),
+            ("/api/k8s/logs/test-job-123", "/api/k8s/logs/{job_name}"),
             ("/api/test-runs", "/api/test-runs"),
             (
                 &format!("/api/test-runs/{id}/logs"),

@@ -1,5 +1,6 @@
-//! Names that parse: job names, run ids and namespaces are validated once, where they
-//! enter, so that nothing the apiserver could never accept is ever sent to it.
+//! Names that parse: job names, run ids, namespaces and what SparkTest shows of a run
+//! are validated once, where they enter, so that nothing the apiserver could never
+//! accept is ever sent to it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -103,22 +104,80 @@ impl FromStr for RunId {
     type Err = InvalidName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rule = "must be a UUID such as 550e8400-e29b-41d4-a716-446655440000";
-        let bytes = s.as_bytes();
-        if bytes.len() != 36 {
-            return Err(invalid("run id", rule));
+        parse_uuid("run id", s).map(Self)
+    }
+}
+
+/// A UUID in its 8-4-4-4-12 hexadecimal form, lowercased.
+fn parse_uuid(what: &'static str, s: &str) -> Result<String, InvalidName> {
+    let rule = "must be a UUID such as 550e8400-e29b-41d4-a716-446655440000";
+    let bytes = s.as_bytes();
+    if bytes.len() != 36 {
+        return Err(invalid(what, rule));
+    }
+    for (i, b) in bytes.iter().enumerate() {
+        let ok = if matches!(i, 8 | 13 | 18 | 23) {
+            *b == b'-'
+        } else {
+            b.is_ascii_hexdigit()
+        };
+        if !ok {
+            return Err(invalid(what, rule));
         }
-        for (i, b) in bytes.iter().enumerate() {
-            let ok = if matches!(i, 8 | 13 | 18 | 23) {
-                *b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            };
-            if !ok {
-                return Err(invalid("run id", rule));
-            }
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// The id of the SparkTest test definition a run was started from: a UUID, kept as
+/// the label `sparktest.dev/definition-id` (a UUID fits a label value's 63 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DefinitionId(String);
+
+impl DefinitionId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DefinitionId {
+    type Err = InvalidName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_uuid("test definition id", s).map(Self)
+    }
+}
+
+/// A run's display name in SparkTest: free text of 1 to 253 characters with no
+/// control characters, kept as the annotation `sparktest.dev/name` (annotation values
+/// may hold any text; a label's 63 characters of `[-._a-zA-Z0-9]` could not).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 253;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DisplayName {
+    type Err = InvalidName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
         }
-        Ok(Self(s.to_ascii_lowercase()))
+        if s.chars().nth(Self::MAX_CHARS).is_some() {
+            return Err(invalid(
+                "name",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(invalid("name", "must not contain control characters"));
+        }
+        Ok(Self(s.to_string()))
     }
 }
 
@@ -222,6 +281,38 @@ mod tests {
         ] {
             assert!(bad.parse::<RunId>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn definition_ids_are_uuids() {
+        let id: DefinitionId = "7A1B2C3D-0000-4000-8000-000000000001".parse().unwrap();
+        assert_eq!(id.as_str(), "7a1b2c3d-0000-4000-8000-000000000001");
+        let err = "def-1".parse::<DefinitionId>().unwrap_err();
+        assert_eq!(err.what, "test definition id");
+    }
+
+    #[test]
+    fn display_names_are_free_text_within_bounds() {
+        for ok in [
+            "Login flow",
+            "Größe: \"smoke\" / 2",
+            &"n".repeat(253),
+            "日本語テスト",
+        ] {
+            assert_eq!(ok.parse::<DisplayName>().unwrap().as_str(), ok);
+        }
+        for (bad, rule) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            (&*"n".repeat(254), "at most 253"),
+            ("a\nb", "control"),
+            ("a\u{7f}", "control"),
+        ] {
+            let err = bad.parse::<DisplayName>().unwrap_err();
+            assert!(err.to_string().contains(rule), "{bad:?}: {err}");
+        }
+        // Characters, not bytes: 253 three-byte characters are fine.
+        assert!("é".repeat(253).parse::<DisplayName>().is_ok());
     }
 
     #[test]

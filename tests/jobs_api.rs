@@ -6,64 +6,8 @@
 mod common;
 
 use common::*;
-use wiremock::matchers::{header, method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
-
-/// Matches the whole query string exactly (order included), or its absence.
-struct Query(Option<&'static str>);
-
-impl Match for Query {
-    fn matches(&self, request: &Request) -> bool {
-        request.url.query() == self.0
-    }
-}
-
-fn bearer() -> wiremock::matchers::HeaderExactMatcher {
-    header("authorization", format!("Bearer {TOKEN}").as_str())
-}
-
-/// Mounts `GET job` (replaying `job_fixture`) and `GET pods` selected by the Job's own
-/// `spec.selector` (replaying `pods_fixture`). Returns the job's controller-uid.
-async fn mount_job(mock: &MockServer, job_fixture: &str, pods_fixture: Option<&str>) -> String {
-    let job: serde_json::Value = serde_json::from_slice(&recorded(job_fixture).body).unwrap();
-    let name = job["metadata"]["name"].as_str().unwrap().to_string();
-    let uid = job["spec"]["selector"]["matchLabels"]["controller-uid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/apis/batch/v1/namespaces/default/jobs/{name}"
-        )))
-        .and(Query(None))
-        .and(bearer())
-        .respond_with(replay(job_fixture))
-        .mount(mock)
-        .await;
-    if let Some(pods) = pods_fixture {
-        let selector = format!("labelSelector=controller-uid%3D{uid}");
-        Mock::given(method("GET"))
-            .and(path("/api/v1/namespaces/default/pods"))
-            .and(Query(Some(Box::leak(selector.into_boxed_str()))))
-            .and(bearer())
-            .respond_with(replay(pods))
-            .mount(mock)
-            .await;
-    }
-    uid
-}
-
-/// Mounts a pod's log answer for an exact query.
-async fn mount_log(mock: &MockServer, pod: &str, query: &'static str, fixture: &str) {
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/namespaces/default/pods/{pod}/log")))
-        .and(Query(Some(query)))
-        .and(bearer())
-        .respond_with(replay(fixture))
-        .expect(1)
-        .mount(mock)
-        .await;
-}
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The default log query: the main container, 1000 lines, timestamps, 10 MiB + 1 byte.
 const DEFAULT_LOG_QUERY: &str = "container=main&tailLines=1000&timestamps=true&limitBytes=10485761";
@@ -83,7 +27,12 @@ fn is_reply_timestamp(v: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn status_of_a_completed_job() {
     let (pki, api) = apiserver().await;
-    mount_job(&api.mock, "09_job_get_completed", None).await;
+    mount_job(
+        &api.mock,
+        "09_job_get_completed",
+        Some("19_pods_list_job_completed"),
+    )
+    .await;
     let (code, body) = call(
         &state_for(&pki, &api),
         "GET",
@@ -102,7 +51,12 @@ async fn status_of_a_completed_job() {
 #[tokio::test]
 async fn status_of_a_failed_job_carries_the_conditions_reason() {
     let (pki, api) = apiserver().await;
-    mount_job(&api.mock, "10_job_get_failed", None).await;
+    mount_job(
+        &api.mock,
+        "10_job_get_failed",
+        Some("20_pods_list_job_failed"),
+    )
+    .await;
     let (code, body) = call(
         &state_for(&pki, &api),
         "GET",
@@ -183,7 +137,12 @@ async fn status_of_an_unschedulable_job_is_pending_with_the_schedulers_message()
 #[tokio::test]
 async fn status_of_a_suspended_job() {
     let (pki, api) = apiserver().await;
-    mount_job(&api.mock, "79_job_get_suspended", None).await;
+    mount_job(
+        &api.mock,
+        "79_job_get_suspended",
+        Some("80_pods_list_job_suspended"),
+    )
+    .await;
     let (_, body) = call(
         &state_for(&pki, &api),
         "GET",
@@ -203,6 +162,11 @@ async fn status_of_a_job_being_deleted_is_terminating() {
     .respond_with(replay("66_job_get_during_foreground_delete"))
     .mount(&api.mock)
     .await;
+    // Its pods are gone already (foreground deletion removes them first).
+    Mock::given(path("/api/v1/namespaces/default/pods"))
+        .respond_with(replay("24_pods_list_no_match"))
+        .mount(&api.mock)
+        .await;
     let (_, body) = call(
         &state_for(&pki, &api),
         "GET",
@@ -781,7 +745,7 @@ async fn delete_sends_background_propagation_with_the_uid_precondition() {
         .and(path(
             "/apis/batch/v1/namespaces/default/jobs/test-job-delete-me",
         ))
-        .and(Query(None))
+        .and(Query::none())
         .and(bearer())
         .and(wiremock::matchers::header(
             "content-type",
@@ -1136,7 +1100,7 @@ async fn status_is_served_from_the_watch_backed_cache() {
     // open.
     Mock::given(method("GET"))
         .and(path("/apis/batch/v1/namespaces/default/jobs"))
-        .and(Query(None))
+        .and(Query::none())
         .and(bearer())
         .respond_with(replay("68_job_list_final"))
         .expect(1)
@@ -1162,6 +1126,16 @@ async fn status_is_served_from_the_watch_backed_cache() {
         .as_str()
         .unwrap()
         .to_string();
+    // Its pods (for the timeline): not SparkTest's, so not in the pod cache.
+    let uid = list["items"][0]["metadata"]["uid"].as_str().unwrap();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .and(Query::exact(&format!(
+            "labelSelector=controller-uid%3D{uid}"
+        )))
+        .respond_with(replay("24_pods_list_no_match"))
+        .mount(&api.mock)
+        .await;
     for _ in 0..20 {
         let (code, body) = call(&state, "GET", &format!("/api/k8s/jobs/{name}/status")).await;
         assert_eq!(code, 200, "{body}");

@@ -17,24 +17,11 @@ use sparktest_k8s::names::{Namespace, RunId};
 use sparktest_k8s::runs::RunDefaults;
 use sparktest_k8s::runs::templates::Templates;
 use sparktest_k8s::state::{AppState, Policy, RunConfig};
-use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Match, Mock, Request, ResponseTemplate};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 // ---------------------------------------------------------------------------------
 // Helpers
-
-/// Matches the whole query string exactly (order included), or its absence.
-struct Query(Option<String>);
-
-impl Match for Query {
-    fn matches(&self, request: &Request) -> bool {
-        request.url.query() == self.0.as_deref()
-    }
-}
-
-fn bearer() -> wiremock::matchers::HeaderExactMatcher {
-    header("authorization", format!("Bearer {TOKEN}").as_str())
-}
 
 /// A run id chosen by the client (a version 4 UUID).
 const RUN_ID: &str = "0b7f3c1e-5d2a-4c8e-9f10-2a3b4c5d6e7f";
@@ -983,11 +970,17 @@ async fn status_in_an_allowed_namespace_reads_that_namespace() {
     // The recorded completed Job, moved to team-a.
     Mock::given(method("GET"))
         .and(path("/apis/batch/v1/namespaces/team-a/jobs/test-job-123"))
-        .and(Query(None))
+        .and(Query::none())
         .and(bearer())
         .respond_with(replay_edited("09_job_get_completed", |b| {
             b["metadata"]["namespace"] = "team-a".into()
         }))
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/team-a/pods"))
+        .and(bearer())
+        .respond_with(replay("24_pods_list_no_match"))
         .mount(&api.mock)
         .await;
     let state = state_with_team_a(&pki, &api);
@@ -1002,11 +995,17 @@ async fn status_in_an_allowed_namespace_reads_that_namespace() {
     assert_eq!(body["job_name"], "test-job-123");
     assert_eq!(body["namespace"], "team-a");
     assert_eq!(body["status"], "completed");
-    let get = only_request(&api).await;
-    assert_eq!(get.method.as_str(), "GET");
+    let paths: Vec<String> = received(&api)
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
     assert_eq!(
-        get.url.path(),
-        "/apis/batch/v1/namespaces/team-a/jobs/test-job-123"
+        paths,
+        [
+            "GET /apis/batch/v1/namespaces/team-a/jobs/test-job-123",
+            "GET /api/v1/namespaces/team-a/pods"
+        ]
     );
 }
 
@@ -1017,7 +1016,7 @@ async fn status_in_an_allowed_namespace_reads_that_namespace() {
 async fn mount_list(api: &TlsMock, ns: &str, query: &str, answer: ResponseTemplate) {
     Mock::given(method("GET"))
         .and(path(jobs_path(ns)))
-        .and(Query(Some(query.to_string())))
+        .and(Query::exact(query))
         .and(bearer())
         .respond_with(answer)
         .mount(&api.mock)

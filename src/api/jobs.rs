@@ -11,6 +11,7 @@ use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
 use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
 use crate::jobs::status::{Phase, StatusView};
+use crate::jobs::timeline::Timeline;
 use crate::jobs::{self, JobError};
 use crate::names::{JobName, RunId};
 use crate::state::AppState;
@@ -47,13 +48,12 @@ where
     })
 }
 
-/// `GET /api/k8s/jobs/{job_name}/status`
+/// `GET /api/k8s/jobs/{job_name}/status`, and its alias `GET /api/k8s/status/{job_name}`
+/// (the path SparkTest's own backend calls).
 pub fn status_route(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path!("api" / "k8s" / "jobs" / ..)
-        .and(param::<JobName>())
-        .and(warp::path!("status"))
+    job_path("status")
         .and(warp::get())
         .and(namespace_query())
         .and(with_state(state))
@@ -62,17 +62,32 @@ pub fn status_route(
         })
 }
 
-/// `GET /api/k8s/jobs/{job_name}/logs`
+/// `GET /api/k8s/jobs/{job_name}/logs`, and its alias `GET /api/k8s/logs/{job_name}`
+/// (the path SparkTest's own backend calls).
 pub fn logs_route(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path!("api" / "k8s" / "jobs" / ..)
-        .and(param::<JobName>())
-        .and(warp::path!("logs"))
+    job_path("logs")
         .and(warp::get())
         .and(log_query())
         .and(with_state(state))
         .then(|name, query, state| async move { reply(logs(name, query, state).await) })
+}
+
+/// `/api/k8s/jobs/{job_name}/{action}` or `/api/k8s/{action}/{job_name}`: one filter,
+/// so that both paths share every parameter, answer and error.
+fn job_path(
+    action: &'static str,
+) -> impl Filter<Extract = (JobName,), Error = warp::Rejection> + Clone {
+    let documented = warp::path!("api" / "k8s" / "jobs" / ..)
+        .and(param::<JobName>())
+        .and(warp::path(action))
+        .and(warp::path::end());
+    let alias = warp::path!("api" / "k8s" / ..)
+        .and(warp::path(action))
+        .and(param::<JobName>())
+        .and(warp::path::end());
+    documented.or(alias).unify()
 }
 
 /// `GET /api/test-runs/{run_id}/logs`: the logs of job `test-run-{run_id}`.
@@ -190,6 +205,7 @@ impl LogQuery {
 struct StatusReply {
     #[serde(flatten)]
     view: StatusView,
+    timeline: Timeline,
     timestamp: String,
 }
 
@@ -203,6 +219,7 @@ async fn status(
     let report = jobs::job_report(client, state.caches(&ns), &ns, &name).await?;
     Ok(warp::reply::json(&StatusReply {
         view: StatusView::new(&report.job, report.state),
+        timeline: report.timeline,
         timestamp: now_rfc3339(),
     }))
 }

@@ -12,8 +12,8 @@ use super::with_state;
 use crate::jobs::status::{self, StatusView};
 use crate::kube::KubeError;
 use crate::kube::resources::{Job, List, jobs_path, query};
-use crate::names::RunId;
-use crate::runs::{self, RunSpec};
+use crate::names::{DefinitionId, DisplayName, RunId};
+use crate::runs::{self, RunIdentity, RunSpec};
 use crate::state::AppState;
 use crate::time::now_rfc3339;
 
@@ -123,12 +123,25 @@ pub fn namespace_query() -> impl Filter<Extract = (NamespaceQuery,), Error = war
 }
 
 /// The body of `POST /api/test-runs`: these fields, and those of a [`RunSpec`].
+/// `name` and `test_definition_id` are what SparkTest's frontend sends with every run.
 #[derive(Debug, Deserialize)]
 struct RunTarget {
     run_id: Option<String>,
     template: Option<String>,
     namespace: Option<String>,
+    name: Option<String>,
+    test_definition_id: Option<String>,
 }
+
+/// The fields of [`RunTarget`], taken out of the body before the rest is read as a
+/// [`RunSpec`].
+const TARGET_FIELDS: [&str; 5] = [
+    "run_id",
+    "template",
+    "namespace",
+    "name",
+    "test_definition_id",
+];
 
 #[derive(Serialize)]
 struct Created {
@@ -138,6 +151,10 @@ struct Created {
     status: status::Phase,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_definition_id: Option<String>,
     timestamp: String,
 }
 
@@ -154,10 +171,19 @@ async fn create(
     // are refused by name).
     let mut fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Validation(format!("the body is not a JSON object: {e}")))?;
-    let target_fields = ["run_id", "template", "namespace"]
+    let target_fields: serde_json::Map<_, _> = TARGET_FIELDS
         .into_iter()
         .filter_map(|k| fields.remove_entry(k))
         .collect();
+    if let Some((name, _)) = target_fields
+        .iter()
+        .find(|(_, v)| !v.is_string() && !v.is_null())
+    {
+        return Err(ApiError::InvalidFields {
+            message: format!("{name}: must be a string"),
+            fields: vec![name.clone()],
+        });
+    }
     let target: RunTarget = serde_json::from_value(serde_json::Value::Object(target_fields))
         .map_err(|e| ApiError::Validation(format!("invalid run: {e}")))?;
     // Field by field first, so that a value of the wrong type is named.
@@ -193,6 +219,9 @@ async fn create(
         Some(id) => id.parse()?,
         None => runs::new_run_id(),
     };
+    let name: Option<DisplayName> = parse_field("name", target.name.as_deref())?;
+    let test_definition_id: Option<DefinitionId> =
+        parse_field("test_definition_id", target.test_definition_id.as_deref())?;
     let config = &state.policy().runs;
     let spec = match &target.template {
         Some(name) => {
@@ -218,8 +247,20 @@ async fn create(
     let (spec, defaults) = spec;
     let resolved = spec.resolve(&defaults)?;
     let client = state.client()?;
-    let body = runs::job_body(&run_id, &ns, target.template.as_deref(), &resolved);
     let job_name = run_id.job_name();
+    let run = RunIdentity {
+        run_id,
+        template: target.template,
+        name,
+        test_definition_id,
+    };
+    let body = runs::job_body(&run, &ns, &resolved);
+    let RunIdentity {
+        run_id,
+        template,
+        name,
+        test_definition_id,
+    } = run;
     match runs::create_job(client, &ns, &body).await {
         Ok(_) => crate::metrics::metrics().job_created(),
         Err(KubeError::Api { code: 409, status })
@@ -258,19 +299,35 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(run_id = %run_id, job = %job_name, namespace = %ns, template = target.template.as_deref().unwrap_or("-"), "test run created");
+    tracing::info!(run_id = %run_id, job = %job_name, namespace = %ns, template = template.as_deref().unwrap_or("-"), "test run created");
     let created = Created {
         run_id: run_id.to_string(),
         job_name: job_name.to_string(),
         namespace: ns.to_string(),
         status: status::Phase::Pending,
-        template: target.template,
+        template,
+        name: name.map(|n| n.as_str().to_string()),
+        test_definition_id: test_definition_id.map(|id| id.as_str().to_string()),
         timestamp: now_rfc3339(),
     };
     Ok(
         warp::reply::with_status(warp::reply::json(&created), warp::http::StatusCode::CREATED)
             .into_response(),
     )
+}
+
+/// An optional body field parsed as `T`; a 400 naming the field when it does not parse.
+fn parse_field<T>(field: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr<Err = crate::names::InvalidName>,
+{
+    value
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: crate::names::InvalidName| ApiError::InvalidFields {
+            message: format!("{field}: {}", e.rule),
+            fields: vec![field.to_string()],
+        })
 }
 
 /// The query of `GET /api/k8s/jobs`.
@@ -311,6 +368,11 @@ struct ListedJob {
     run_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<String>,
+    /// SparkTest's display name of the run, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_definition_id: Option<String>,
     created_at: Option<String>,
 }
 
@@ -363,6 +425,8 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
                     id.parse::<RunId>().ok().map(|id| id.to_string())
                 }),
                 template: labels.get(runs::TEMPLATE_LABEL).cloned(),
+                name: job.metadata.annotations.get(runs::NAME_ANNOTATION).cloned(),
+                test_definition_id: labels.get(runs::DEFINITION_LABEL).cloned(),
                 created_at: job.metadata.creation_timestamp.clone(),
             }
         })

@@ -7,6 +7,7 @@ pub mod logs;
 pub mod pods;
 pub mod status;
 pub mod stream;
+pub mod timeline;
 
 use http::Method;
 use serde::de::IgnoredAny;
@@ -106,10 +107,11 @@ pub async fn cached_job_pods(
     }
 }
 
-/// A Job with its derived state (and the pods, when they were needed).
+/// A Job with its derived state and the timeline of the pod its logs come from.
 pub struct JobReport {
     pub job: std::sync::Arc<Job>,
     pub state: status::JobState,
+    pub timeline: timeline::Timeline,
 }
 
 /// The Job from the cache when it holds it, else from the apiserver.
@@ -125,8 +127,8 @@ pub async fn cached_job(
     }
 }
 
-/// Reads a Job (from the cache when it holds it) and derives its state, listing its
-/// pods only when the Job alone cannot tell running from pending.
+/// Reads a Job and its pods (each from the cache when it holds them) and derives its
+/// state and timeline.
 pub async fn job_report(
     client: &Client,
     caches: Option<&cache::Caches>,
@@ -134,13 +136,14 @@ pub async fn job_report(
     name: &JobName,
 ) -> Result<JobReport, JobError> {
     let job = cached_job(client, caches, ns, name).await?;
-    let pods = if status::needs_pods(&job) {
-        Some(cached_job_pods(client, caches.map(|c| &c.pods), ns, &job).await?)
-    } else {
-        None
-    };
-    let state = status::job_state(&job, pods.as_deref());
-    Ok(JobReport { job, state })
+    let pods = cached_job_pods(client, caches.map(|c| &c.pods), ns, &job).await?;
+    let state = status::job_state(&job, Some(&pods));
+    let timeline = timeline::job_timeline(&pods);
+    Ok(JobReport {
+        job,
+        state,
+        timeline,
+    })
 }
 
 /// Whether SparkTest manages this Job: `app.kubernetes.io/managed-by: sparktest`, or

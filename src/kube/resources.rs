@@ -293,6 +293,8 @@ pub struct PodCondition {
     pub reason: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    #[serde(default)]
+    pub last_transition_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -312,7 +314,7 @@ pub struct ContainerState {
     #[serde(default)]
     pub waiting: Option<StateDetail>,
     #[serde(default)]
-    pub running: Option<serde::de::IgnoredAny>,
+    pub running: Option<StateDetail>,
     #[serde(default)]
     pub terminated: Option<StateDetail>,
 }
@@ -326,6 +328,12 @@ pub struct StateDetail {
     pub message: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i32>,
+    /// When a running or terminated container started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// When a terminated container finished.
+    #[serde(default)]
+    pub finished_at: Option<String>,
 }
 
 /// The answer of a `SelfSubjectAccessReview`.

@@ -375,3 +375,76 @@ pub fn state_without_cluster(policy: sparktest_k8s::state::Policy) -> AppState {
         policy,
     )
 }
+
+/// Matches the whole query string exactly (order included), or its absence (`None`).
+pub struct Query(pub Option<String>);
+
+impl Query {
+    /// No query string at all.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Exactly this query string.
+    pub fn exact(query: &str) -> Self {
+        Self(Some(query.to_string()))
+    }
+}
+
+impl wiremock::Match for Query {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        request.url.query() == self.0.as_deref()
+    }
+}
+
+/// The service's own `Authorization` header, as the apiserver must receive it.
+pub fn bearer() -> wiremock::matchers::HeaderExactMatcher {
+    wiremock::matchers::header("authorization", format!("Bearer {TOKEN}").as_str())
+}
+
+/// Mounts `GET job` (replaying `job_fixture`, namespace `default`) and, when given,
+/// `GET pods` selected by the Job's own `spec.selector` (replaying `pods_fixture`).
+/// Returns the job's controller-uid.
+pub async fn mount_job(mock: &MockServer, job_fixture: &str, pods_fixture: Option<&str>) -> String {
+    use wiremock::matchers::{method, path};
+    let job: serde_json::Value = serde_json::from_slice(&recorded(job_fixture).body).unwrap();
+    let name = job["metadata"]["name"].as_str().unwrap().to_string();
+    let uid = job["spec"]["selector"]["matchLabels"]["controller-uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!(
+            "/apis/batch/v1/namespaces/default/jobs/{name}"
+        )))
+        .and(Query::none())
+        .and(bearer())
+        .respond_with(replay(job_fixture))
+        .mount(mock)
+        .await;
+    if let Some(pods) = pods_fixture {
+        wiremock::Mock::given(method("GET"))
+            .and(path("/api/v1/namespaces/default/pods"))
+            .and(Query::exact(&format!(
+                "labelSelector=controller-uid%3D{uid}"
+            )))
+            .and(bearer())
+            .respond_with(replay(pods))
+            .mount(mock)
+            .await;
+    }
+    uid
+}
+
+/// Mounts a pod's log answer (namespace `default`) for an exact query, expected once.
+pub async fn mount_log(mock: &MockServer, pod: &str, query: &str, fixture: &str) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!("/api/v1/namespaces/default/pods/{pod}/log")))
+        .and(Query::exact(query))
+        .and(bearer())
+        .respond_with(replay(fixture))
+        .expect(1)
+        .mount(mock)
+        .await;
+}
