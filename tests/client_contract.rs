@@ -775,6 +775,7 @@ async fn a_2xx_body_larger_than_max_body_is_a_decode_error() {
         &cluster_config(&pki, &api),
         ClientOptions {
             timeout: TIMEOUT,
+            request_timeout: TIMEOUT,
             max_body: 16 * 1024,
         },
     )

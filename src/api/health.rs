@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use warp::Filter;
 
@@ -15,6 +16,14 @@ use crate::state::AppState;
 /// sees at most one probe (two requests) per this period, however many poll.
 pub const HEALTH_TTL: Duration = Duration::from_secs(5);
 
+/// How long a failed probe is reused: a recovered apiserver is seen within a second,
+/// and a down one still gets at most one probe a second.
+pub const FAILED_TTL: Duration = Duration::from_secs(1);
+
+/// The most a probe may take (less when the client's request timeout is shorter): an
+/// apiserver that has not answered by then counts as not connected.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone)]
 struct Probe {
     connected: bool,
@@ -22,10 +31,25 @@ struct Probe {
     error: Option<String>,
 }
 
-/// The last probe; the mutex also makes concurrent callers share one probe.
+/// The last probe and the one running, if any. The lock is never held across an
+/// apiserver call: a probe runs in a task of its own, so a caller that gives up does not
+/// cancel it, and callers arriving meanwhile get the last answer (or, before the first
+/// answer, wait for that one probe).
 #[derive(Default)]
 pub struct HealthCache {
-    last: tokio::sync::Mutex<Option<(Instant, Probe)>>,
+    inner: std::sync::Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    last: Option<(Instant, Probe)>,
+    running: Option<watch::Receiver<Option<Probe>>>,
+}
+
+/// What a caller does, decided under the lock.
+enum Next {
+    Answer(Probe),
+    Wait(watch::Receiver<Option<Probe>>),
 }
 
 #[derive(Serialize)]
@@ -54,11 +78,7 @@ pub fn route(
 async fn health(state: AppState) -> warp::reply::Response {
     use warp::Reply;
     let probe = match state.client() {
-        Err(e) => Probe {
-            connected: false,
-            server_version: None,
-            error: Some(e.to_string()),
-        },
+        Err(e) => failed(e.to_string()),
         Ok(client) => cached_probe(&state, client).await,
     };
     let reply = HealthReply {
@@ -73,30 +93,89 @@ async fn health(state: AppState) -> warp::reply::Response {
 }
 
 async fn cached_probe(state: &AppState, client: &Client) -> Probe {
-    let mut last = state.health_cache().last.lock().await;
-    if let Some((at, probe)) = last.as_ref() {
-        if at.elapsed() < HEALTH_TTL {
-            return probe.clone();
+    let cache = state.health_cache();
+    let next = {
+        let mut guard = cache.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match (&guard.last, &guard.running) {
+            (Some((at, probe)), _) if at.elapsed() < probe.ttl() => Next::Answer(probe.clone()),
+            (Some((_, probe)), Some(_)) => Next::Answer(probe.clone()),
+            (None, Some(running)) => Next::Wait(running.clone()),
+            (_, None) => {
+                let (tx, rx) = watch::channel(None);
+                guard.running = Some(rx.clone());
+                let deadline = PROBE_DEADLINE.min(client.request_timeout());
+                tokio::spawn(run_probe(state.clone(), client.clone(), deadline, tx));
+                Next::Wait(rx)
+            }
         }
+    };
+    match next {
+        Next::Answer(probe) => probe,
+        Next::Wait(mut rx) => match rx.wait_for(Option::is_some).await {
+            Ok(probe) => probe
+                .clone()
+                .unwrap_or_else(|| failed("no probe result".into())),
+            // The probe task ended without an answer (the runtime is shutting down).
+            Err(_) => failed("the health probe was cancelled".into()),
+        },
     }
-    let probe = match probe(client, state.namespace().as_str()).await {
-        Ok(version) => Probe {
+}
+
+/// Probes within `deadline`, stores the answer and hands it to the waiting callers.
+async fn run_probe(
+    state: AppState,
+    client: Client,
+    deadline: Duration,
+    tx: watch::Sender<Option<Probe>>,
+) {
+    let namespace = state.namespace().as_str();
+    let probe = match tokio::time::timeout(deadline, probe(&client, namespace)).await {
+        Ok(Ok(version)) => Probe {
             connected: true,
             server_version: Some(version),
             error: None,
         },
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "health probe failed");
-            Probe {
-                connected: false,
-                server_version: None,
-                error: Some(e.to_string()),
-            }
+            failed(e.to_string())
+        }
+        Err(_) => {
+            tracing::warn!(
+                ?deadline,
+                "health probe: the apiserver did not answer in time"
+            );
+            failed(KubeError::Timeout(deadline).to_string())
         }
     };
     crate::metrics::metrics().set_connected(probe.connected);
-    *last = Some((Instant::now(), probe.clone()));
-    probe
+    {
+        let mut guard = state
+            .health_cache()
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        guard.last = Some((Instant::now(), probe.clone()));
+        guard.running = None;
+    }
+    let _ = tx.send(Some(probe));
+}
+
+impl Probe {
+    fn ttl(&self) -> Duration {
+        if self.connected {
+            HEALTH_TTL
+        } else {
+            FAILED_TTL
+        }
+    }
+}
+
+fn failed(error: String) -> Probe {
+    Probe {
+        connected: false,
+        server_version: None,
+        error: Some(error),
+    }
 }
 
 /// `GET /version` (which anonymous users may read) for the version, then a one-item job

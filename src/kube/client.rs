@@ -1,7 +1,7 @@
 //! One pooled HTTPS client for the process: builds requests to the apiserver, adds
 //! credentials, bounds every call by a timeout, retries 401 (fresh credentials) and 429
-//! (`Retry-After`), turns non-2xx answers into [`KubeError`]s, and records every attempt
-//! in the apiserver metrics.
+//! (`Retry-After`), turns non-2xx answers into [`KubeError`]s, replaces connections
+//! that stop answering, and records every attempt in the apiserver metrics.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 
 use super::KubeError;
@@ -33,8 +33,12 @@ type Http = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// Tunables of the client, given as values so tests can point it at a mock.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Bounds each apiserver call (connect, headers and, for whole bodies, the body).
+    /// Bounds the long reads: a log body as it streams in (`TIMEOUT_SECONDS`).
     pub timeout: Duration,
+    /// Bounds every request until its answer's headers, and whole JSON answers with
+    /// their body (`REQUEST_TIMEOUT_SECONDS`): what an interactive caller waits at most
+    /// for a hung apiserver before a typed 504.
+    pub request_timeout: Duration,
     /// The largest 2xx body read whole (a JobList or PodList).
     pub max_body: usize,
 }
@@ -43,10 +47,18 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
             max_body: 32 * 1024 * 1024,
         }
     }
 }
+
+/// An HTTP/2 connection is pinged after this long without a frame from the apiserver,
+/// and dropped when the ping is not answered within [`PING_TIMEOUT`]: client-go's
+/// `ReadIdleTimeout` (30 s) and `PingTimeout` (15 s), so that a connection to a
+/// black-holed or frozen apiserver is replaced instead of reused.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A Kubernetes client for one apiserver. Cheap to clone: clones share the connection
 /// pool and credentials.
@@ -95,7 +107,7 @@ impl Client {
         };
         let transport = Transport {
             identity: None,
-            http: build_http(&config.server, &config.tls, None, options.timeout)?,
+            http: build_http(&config.server, &config.tls, None, options.request_timeout)?,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -109,28 +121,31 @@ impl Client {
         })
     }
 
-    pub fn server(&self) -> &ServerUrl {
-        &self.inner.server
-    }
-
     /// The kind of authentication in use (never the secret).
     pub fn auth_kind(&self) -> &'static str {
         self.inner.auth_kind
     }
 
+    /// The bound of long reads (a log body).
     pub fn timeout(&self) -> Duration {
         self.inner.options.timeout
     }
 
+    /// The bound of a request until its answer (see [`ClientOptions::request_timeout`]).
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.options.request_timeout
+    }
+
     /// Sends a request and returns the 2xx response with its body unread (for streams).
-    /// The timeout bounds the wait for the response headers.
+    /// The request timeout bounds the wait for the response headers; an abandoned
+    /// HTTP/1 request takes its connection with it, so the next one opens a fresh one.
     pub async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         body: Option<(Bytes, &'static str)>,
     ) -> Result<Response<Incoming>, KubeError> {
-        let timeout = self.inner.options.timeout;
+        let timeout = self.inner.options.request_timeout;
         tokio::time::timeout(
             timeout,
             self.send_with_retries(method, path_and_query, body),
@@ -139,14 +154,15 @@ impl Client {
         .map_err(|_| KubeError::Timeout(timeout))?
     }
 
-    /// Sends a request and decodes the whole 2xx body as JSON; the timeout bounds it all.
+    /// Sends a request and decodes the whole 2xx body as JSON; the request timeout
+    /// bounds it all.
     pub async fn request_json<T: DeserializeOwned>(
         &self,
         method: Method,
         path_and_query: &str,
         body: Option<(Bytes, &'static str)>,
     ) -> Result<T, KubeError> {
-        let timeout = self.inner.options.timeout;
+        let timeout = self.inner.options.request_timeout;
         tokio::time::timeout(timeout, async {
             let response = self.send_with_retries(method, path_and_query, body).await?;
             let bytes = read_limited(response.into_body(), self.inner.options.max_body).await?;
@@ -176,7 +192,7 @@ impl Client {
             let credentials = self
                 .inner
                 .auth
-                .credentials(self.inner.options.timeout)
+                .credentials(self.inner.options.request_timeout)
                 .await?;
             let http = self.transport_for(credentials.identity.as_ref())?;
             let request = self.build(&method, path_and_query, body.clone(), &credentials)?;
@@ -265,7 +281,7 @@ impl Client {
             &self.inner.server,
             &self.inner.tls,
             identity,
-            self.inner.options.timeout,
+            self.inner.options.request_timeout,
         )?;
         *self
             .inner
@@ -346,9 +362,14 @@ fn build_http(
     // kept (up to 256) so a busy frontend does not pay a TLS handshake per request;
     // each connection's read buffer stays small (bodies stream through it in pieces).
     Ok(HyperClient::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
         .http1_max_buf_size(64 * 1024)
+        .http2_keep_alive_interval(PING_INTERVAL)
+        .http2_keep_alive_timeout(PING_TIMEOUT)
+        .http2_keep_alive_while_idle(true)
         .build(connector))
 }
 

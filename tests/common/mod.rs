@@ -91,6 +91,49 @@ pub struct TlsMock {
     pub addr: SocketAddr,
     /// The common names of the client certificates presented, in order.
     pub client_names: Arc<std::sync::Mutex<Vec<String>>>,
+    /// TCP connections accepted so far.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    freeze: tokio::sync::watch::Sender<bool>,
+}
+
+impl TlsMock {
+    /// Freezes the apiserver as SIGSTOP does: connections are still accepted (the
+    /// kernel's backlog), but no handshake is made and no byte moves either way, on
+    /// new and pooled connections alike, until [`TlsMock::thaw`].
+    pub fn freeze(&self) {
+        self.freeze.send_replace(true);
+    }
+
+    /// Lets everything that waited move on.
+    pub fn thaw(&self) {
+        self.freeze.send_replace(false);
+    }
+}
+
+/// Waits while `frozen` says so.
+async fn thawed(frozen: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = frozen.wait_for(|f| !f).await;
+}
+
+/// Copies `from` to `to` chunk by chunk, holding each chunk while frozen.
+async fn pump<R, W>(mut from: R, mut to: W, mut frozen: tokio::sync::watch::Receiver<bool>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        thawed(&mut frozen).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// Starts wiremock and a TLS terminator in front of it with `leaf` as its certificate.
@@ -130,24 +173,35 @@ pub async fn tls_mock(leaf: &Leaf, client_ca: Option<&Pki>) -> TlsMock {
     let addr = listener.local_addr().unwrap();
     let client_names = Arc::new(std::sync::Mutex::new(Vec::new()));
     let names = client_names.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = connections.clone();
+    let (freeze, frozen) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let names = names.clone();
+            let mut frozen = frozen.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                thawed(&mut frozen).await;
+                let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                     names.lock().unwrap().push(common_name(cert.as_ref()));
                 }
-                let Ok(mut plain) = TcpStream::connect(upstream).await else {
+                let Ok(plain) = TcpStream::connect(upstream).await else {
                     return;
                 };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                let (tls_read, tls_write) = tokio::io::split(tls);
+                let (plain_read, plain_write) = plain.into_split();
+                tokio::join!(
+                    pump(tls_read, plain_write, frozen.clone()),
+                    pump(plain_read, tls_write, frozen),
+                );
             });
         }
     });
@@ -156,6 +210,8 @@ pub async fn tls_mock(leaf: &Leaf, client_ca: Option<&Pki>) -> TlsMock {
         url: format!("https://{addr}"),
         addr,
         client_names,
+        connections,
+        freeze,
     }
 }
 
@@ -217,10 +273,28 @@ pub fn client_for(config: &ClusterConfig, timeout: Duration) -> Client {
         config,
         ClientOptions {
             timeout,
+            request_timeout: timeout,
             ..ClientOptions::default()
         },
     )
     .unwrap()
+}
+
+/// The service's state pointed at the mock (namespace `default`), its client built
+/// with `options`.
+pub fn state_with_client_options(pki: &Pki, mock: &TlsMock, options: ClientOptions) -> AppState {
+    let config = cluster_config(pki, mock);
+    let client = Client::new(&config, options).unwrap();
+    let limits = LogLimits {
+        max_lines: 1000,
+        max_bytes: 10 * 1024 * 1024,
+    };
+    state_around(
+        client,
+        &config,
+        limits,
+        sparktest_k8s::state::Policy::default(),
+    )
 }
 
 /// The service's state, pointed at the mock, namespace `default`.
@@ -248,6 +322,15 @@ fn mock_state(
 ) -> AppState {
     let config = cluster_config(pki, mock);
     let client = client_for(&config, Duration::from_secs(10));
+    state_around(client, &config, limits, policy)
+}
+
+fn state_around(
+    client: Client,
+    config: &ClusterConfig,
+    limits: LogLimits,
+    policy: sparktest_k8s::state::Policy,
+) -> AppState {
     AppState::with_policy(
         Connection {
             client: Ok(client),
