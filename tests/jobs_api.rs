@@ -1096,11 +1096,11 @@ async fn unknown_routes_and_wrong_methods_are_json() {
 #[tokio::test]
 async fn status_is_served_from_the_watch_backed_cache() {
     let (pki, api) = apiserver().await;
-    // The namespace's jobs: one list (the recorded JobList), then a watch that stays
-    // open.
+    // The namespace's jobs: one list (the recorded JobList, one page), then a watch
+    // that stays open.
     Mock::given(method("GET"))
         .and(path("/apis/batch/v1/namespaces/default/jobs"))
-        .and(Query::none())
+        .and(Query::exact("limit=500"))
         .and(bearer())
         .respond_with(replay("68_job_list_final"))
         .expect(1)
@@ -1223,6 +1223,61 @@ async fn logs_of_a_managed_run_take_its_pods_from_the_pod_cache() {
         .filter(|r| r.url.query().is_some_and(|q| q.contains(&uid)))
         .count();
     assert_eq!(job_pod_lists, 0, "the job's pods came from the cache");
+}
+
+#[tokio::test]
+async fn the_job_cache_lists_in_pages_and_starts_over_when_the_token_expires() {
+    let (pki, api) = apiserver().await;
+    let first: serde_json::Value =
+        serde_json::from_slice(&recorded("17_job_list_limit2").body).unwrap();
+    let token = first["metadata"]["continue"].as_str().unwrap();
+    let second: serde_json::Value =
+        serde_json::from_slice(&recorded("68_job_list_final").body).unwrap();
+    let jobs = "/apis/batch/v1/namespaces/default/jobs";
+    Mock::given(method("GET"))
+        .and(path(jobs))
+        .and(Query::exact("limit=500"))
+        .respond_with(replay("17_job_list_limit2"))
+        .expect(2)
+        .mount(&api.mock)
+        .await;
+    // The second page: first the token has expired (a real 410, recorded), then it
+    // is served.
+    let next = format!(
+        "limit=500&continue={}",
+        sparktest_k8s::kube::resources::encode(token)
+    );
+    Mock::given(method("GET"))
+        .and(path(jobs))
+        .and(Query::exact(&next))
+        .respond_with(replay("97_job_list_rv1_exact_expired"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(jobs))
+        .and(Query::exact(&next))
+        .respond_with(replay("68_job_list_final"))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(jobs))
+        .and(wiremock::matchers::query_param("watch", "true"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&api.mock)
+        .await;
+    let state = state_for(&pki, &api);
+    state.start_caches();
+    let cache = &state.caches(&"default".parse().unwrap()).unwrap().jobs;
+    until_synced(|| cache.is_synced()).await;
+    for page in [&first, &second] {
+        for job in page["items"].as_array().unwrap() {
+            let name = job["metadata"]["name"].as_str().unwrap();
+            assert!(cache.get(name).is_some(), "{name} is cached");
+        }
+    }
 }
 
 /// Waits (at most 2 s) until a cache has applied its first list.

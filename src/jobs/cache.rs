@@ -104,6 +104,9 @@ impl<T> std::fmt::Debug for Cache<T> {
     }
 }
 
+/// Objects a list request of the caches (client-go's informers list 500 at a time).
+pub const LIST_PAGE: u32 = 500;
+
 impl JobCache {
     /// Starts keeping the Jobs of `namespace` in a background task that ends when
     /// `stop` completes.
@@ -113,7 +116,7 @@ impl JobCache {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
         Self::spawn_watch(
-            Watcher::new(client, &jobs_path(namespace.as_str()), ""),
+            Watcher::new(client, &jobs_path(namespace.as_str()), "").paged(LIST_PAGE),
             "jobs",
             stop,
         )
@@ -130,7 +133,7 @@ impl PodCache {
         // Every pod of a SparkTest run carries its Job template's `app: sparktest`.
         let selector = query(&[("labelSelector", crate::runs::SPARKTEST_SELECTOR.to_string())]);
         Self::spawn_watch(
-            Watcher::new(client, &pods_path(namespace.as_str()), &selector[1..]),
+            Watcher::new(client, &pods_path(namespace.as_str()), &selector[1..]).paged(LIST_PAGE),
             "pods",
             stop,
         )

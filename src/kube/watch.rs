@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::Status;
-use super::resources::List;
+use super::resources::{List, query};
 use super::{Client, KubeError};
 
 /// The apiserver closes a watch after this long (it picks a random 5–10 min otherwise);
@@ -55,8 +55,14 @@ pub struct Watcher<T> {
     stream: Option<Lines>,
     /// When the current (or last) watch was opened; `None` after a list.
     opened: Option<tokio::time::Instant>,
+    /// List this many objects a request (`limit` and `continue`), or all at once.
+    page: Option<u32>,
     _t: PhantomData<fn() -> T>,
 }
+
+/// A list whose `continue` token expires while it is paged through is started over at
+/// most this many times.
+const MAX_LIST_RESTARTS: u32 = 3;
 
 impl<T: DeserializeOwned> Watcher<T> {
     /// `collection` is a list path such as `/apis/batch/v1/namespaces/ns/jobs`,
@@ -73,8 +79,16 @@ impl<T: DeserializeOwned> Watcher<T> {
             resource_version: None,
             stream: None,
             opened: None,
+            page: None,
             _t: PhantomData,
         }
+    }
+
+    /// Lists in pages of `size` (client-go's informers list 500 at a time): a
+    /// collection of any size is read without one answer over the client's body limit.
+    pub fn paged(mut self, size: u32) -> Self {
+        self.page = Some(size);
+        self
     }
 
     /// The next event. Network and apiserver errors are returned; calling again retries
@@ -85,10 +99,10 @@ impl<T: DeserializeOwned> Watcher<T> {
                 return self.relist().await;
             };
             if self.stream.is_none() {
-                if let Some(since) = self.opened.map(|t| t.elapsed()) {
-                    if since < MIN_WATCH_LIFE {
-                        tokio::time::sleep(MIN_WATCH_LIFE - since).await;
-                    }
+                if let Some(since) = self.opened.map(|t| t.elapsed())
+                    && since < MIN_WATCH_LIFE
+                {
+                    tokio::time::sleep(MIN_WATCH_LIFE - since).await;
                 }
                 self.opened = Some(tokio::time::Instant::now());
                 let path = format!(
@@ -170,12 +184,49 @@ impl<T: DeserializeOwned> Watcher<T> {
     }
 
     async fn relist(&mut self) -> Result<Event<T>, KubeError> {
-        let path = self.path.trim_end_matches(['?', '&']).to_string();
-        let list: List<T> = self.client.get_json(&path).await?;
-        self.resource_version = list.metadata.resource_version;
+        let Some(size) = self.page else {
+            let path = self.path.trim_end_matches(['?', '&']).to_string();
+            let list: List<T> = self.client.get_json(&path).await?;
+            return Ok(self.listed(list.metadata.resource_version, list.items));
+        };
+        // Every page of one list is read at the first page's resourceVersion, so the
+        // pages together are one consistent snapshot to watch from.
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        let mut restarts = 0;
+        loop {
+            let mut pairs = vec![("limit", size.to_string())];
+            if let Some(t) = &token {
+                pairs.push(("continue", t.clone()));
+            }
+            let path = format!("{}{}", self.path, &query(&pairs)[1..]);
+            match self.client.get_json::<List<T>>(&path).await {
+                Ok(page) => {
+                    items.extend(page.items);
+                    token = page.metadata.continue_token.filter(|t| !t.is_empty());
+                    if token.is_none() {
+                        return Ok(self.listed(page.metadata.resource_version, items));
+                    }
+                }
+                // The snapshot expired between pages (410): list again from the start.
+                Err(KubeError::Api { code: 410, .. })
+                    if token.is_some() && restarts < MAX_LIST_RESTARTS =>
+                {
+                    restarts += 1;
+                    tracing::debug!(restarts, "list continue token expired: listing again");
+                    items.clear();
+                    token = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn listed(&mut self, resource_version: Option<String>, items: Vec<T>) -> Event<T> {
+        self.resource_version = resource_version;
         self.stream = None;
         self.opened = None;
-        Ok(Event::Restarted(list.items))
+        Event::Restarted(items)
     }
 }
 
