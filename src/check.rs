@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
-use crate::cli::Settings;
+use crate::cli::ClusterFlags;
 use crate::cluster;
 use crate::kube::Client;
 use crate::kube::resources::{AccessReview, Version};
@@ -101,8 +101,8 @@ pub async fn is_allowed(
 }
 
 /// Runs the check and prints its report on stdout. Exit 0 when everything is in place.
-pub async fn run(settings: &Settings) -> ExitCode {
-    let (report, ok) = report(settings).await;
+pub async fn run(flags: &ClusterFlags) -> ExitCode {
+    let (report, ok) = report(flags).await;
     print!("{report}");
     if ok {
         ExitCode::SUCCESS
@@ -112,10 +112,10 @@ pub async fn run(settings: &Settings) -> ExitCode {
 }
 
 /// The report text and whether every check passed.
-pub async fn report(settings: &Settings) -> (String, bool) {
+pub async fn report(flags: &ClusterFlags) -> (String, bool) {
     let mut out = String::new();
-    let (connection, config) = crate::state::connect(settings);
-    let namespace = cluster::default_namespace(settings.namespace.as_deref(), config.as_ref());
+    let (connection, config) = crate::state::connect(flags);
+    let namespace = cluster::default_namespace(flags.namespace.as_deref(), config.as_ref());
     let client = match (&connection.client, &config) {
         (Ok(client), Some(config)) => {
             let _ = writeln!(out, "config source:  {}", config.source);
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn access_review_matches_the_recorded_request() {
-        // ../shared/k8s-recorded/102_ssar_get_pods_log_default_allowed.meta.json
+        // fixtures/recorded/102_ssar_get_pods_log_default_allowed.meta.json (request_body)
         let recorded = json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {"resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods", "subresource": "log"}}});
         assert_eq!(
             access_review("default", &perm("", "pods", "log", "get")),

@@ -1,5 +1,8 @@
 //! Command-line flags and their environment variables: the whole configuration of the
-//! service, parsed by clap (`--help` lists it).
+//! service, parsed by clap (`--help` lists it). The server's flags belong to the
+//! top-level command; `check` takes only what it reads (`check --help` lists them):
+//! the flags that find the cluster and the namespace ([`ClusterFlags`], shared by both)
+//! and the log format.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -8,10 +11,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Connects SparkTest to Kubernetes: job status, logs and deletion over a REST API.
 #[derive(Debug, Parser)]
-#[command(name = "sparktest-k8s", version, about)]
+// No server flag before a subcommand: `sparktest-k8s --port 1 check` is refused rather
+// than run as a `check` that ignores the flag.
+#[command(
+    name = "sparktest-k8s",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log line format (`RUST_LOG` sets the level, default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true, display_order = 100)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -20,7 +33,40 @@ pub struct Cli {
 pub enum Command {
     /// Check the connection and the permissions of the documented Role, print what was
     /// found (never a secret), and exit non-zero with the fix when something is missing.
-    Check,
+    Check(CheckArgs),
+}
+
+/// The flags of `sparktest-k8s check`: only those that find the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+}
+
+/// Which cluster, as whom, in which namespace: read by the server and by `check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterFlags {
+    /// Kubeconfig file to use (else $KUBECONFIG, a path list; else in-cluster; else
+    /// ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use instead of current-context.
+    #[arg(long, env = "KUBE_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Namespace of the jobs (else the kubeconfig context's namespace, else the
+    /// in-cluster namespace file, else `default`).
+    #[arg(long, env = "KUBE_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Bounds each apiserver call, in seconds.
+    #[arg(long, env = "TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout_seconds: u64,
+
+    /// Directory of the in-cluster service-account files.
+    #[arg(long, env = "SERVICE_ACCOUNT_DIR", default_value = crate::cluster::SERVICE_ACCOUNT_DIR)]
+    pub service_account_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,139 +77,95 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting, each a flag with an environment variable.
+/// Every setting of the server, each a flag with an environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+
     /// Port to serve the API on.
-    #[arg(long, env = "PORT", default_value_t = 3001, global = true)]
+    #[arg(long, env = "PORT", default_value_t = 3001)]
     pub port: u16,
 
     /// Address to bind.
-    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0", global = true)]
+    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
-    /// Kubeconfig file to use (else $KUBECONFIG, a path list; else in-cluster; else
-    /// ~/.kube/config).
-    #[arg(long, global = true)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context to use instead of current-context.
-    #[arg(long, env = "KUBE_CONTEXT", global = true)]
-    pub context: Option<String>,
-
-    /// Namespace of the jobs (else the kubeconfig context's namespace, else the
-    /// in-cluster namespace file, else `default`).
-    #[arg(long, env = "KUBE_NAMESPACE", global = true)]
-    pub namespace: Option<String>,
-
-    /// Bounds each apiserver call, in seconds.
-    #[arg(long, env = "TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
-    pub timeout_seconds: u64,
-
     /// Default and maximum number of log lines returned.
-    #[arg(long, env = "MAX_LOG_LINES", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    #[arg(long, env = "MAX_LOG_LINES", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_log_lines: u32,
 
     /// Largest log body returned by the logs endpoints, in bytes; longer logs are cut
     /// and marked `"truncated": true`.
-    #[arg(long, env = "MAX_LOG_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024), global = true)]
+    #[arg(long, env = "MAX_LOG_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_log_bytes: u64,
 
     /// Most live streams (log streams and watches) open at once; beyond it, 503.
-    #[arg(long, env = "MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_streams: u32,
 
     /// File of bearer tokens that callers of the API must present, one per line (mount
     /// it from a Secret; several tokens allow rotation). Unset: no caller authentication.
-    #[arg(long, env = "API_TOKENS_FILE", global = true)]
+    #[arg(long, env = "API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
     /// `http://localhost:3000`. Unset: none.
-    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
     /// Allow DELETE of Jobs that SparkTest does not manage (without the label
     /// `app.kubernetes.io/managed-by: sparktest` or `app: sparktest`).
-    #[arg(long, env = "DELETE_UNMANAGED", default_value_t = false, global = true)]
+    #[arg(long, env = "DELETE_UNMANAGED", default_value_t = false)]
     pub delete_unmanaged: bool,
-
-    /// Log line format (`RUST_LOG` sets the level, default `info`).
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
-
-    /// Directory of the in-cluster service-account files.
-    #[arg(long, env = "SERVICE_ACCOUNT_DIR", default_value = crate::cluster::SERVICE_ACCOUNT_DIR, global = true)]
-    pub service_account_dir: PathBuf,
 
     /// Seconds to keep serving after SIGTERM with `/readyz` answering 503, so that the
     /// endpoint leaves the Service before the listener closes (5 in the Deployment).
-    #[arg(
-        long,
-        env = "SHUTDOWN_DELAY_SECONDS",
-        default_value_t = 0,
-        global = true
-    )]
+    #[arg(long, env = "SHUTDOWN_DELAY_SECONDS", default_value_t = 0)]
     pub shutdown_delay_seconds: u64,
 
     /// Templates file of named executors for `POST /api/test-runs` (see
     /// examples/templates.yaml). Unset: runs give their image and commands themselves.
-    #[arg(long, env = "TEMPLATES_FILE", global = true)]
+    #[arg(long, env = "TEMPLATES_FILE")]
     pub templates: Option<PathBuf>,
 
     /// Namespaces `?namespace=` may name (comma-separated); the service's own namespace
     /// is always allowed and is the default.
-    #[arg(long, env = "ALLOWED_NAMESPACES", value_delimiter = ',', global = true)]
+    #[arg(long, env = "ALLOWED_NAMESPACES", value_delimiter = ',')]
     pub allowed_namespaces: Vec<String>,
 
     /// Resource requests of a run that sets none.
     #[arg(
         long,
         env = "DEFAULT_REQUESTS",
-        default_value = "cpu=100m,memory=128Mi",
-        global = true
+        default_value = "cpu=100m,memory=128Mi"
     )]
     pub default_requests: crate::runs::ResourceList,
 
     /// Resource limits of a run that sets none.
-    #[arg(
-        long,
-        env = "DEFAULT_LIMITS",
-        default_value = "cpu=1,memory=512Mi",
-        global = true
-    )]
+    #[arg(long, env = "DEFAULT_LIMITS", default_value = "cpu=1,memory=512Mi")]
     pub default_limits: crate::runs::ResourceList,
 
     /// The most CPU and memory a run may request or be limited to; beyond it, 400.
-    #[arg(
-        long,
-        env = "MAX_RESOURCES",
-        default_value = "cpu=4,memory=8Gi",
-        global = true
-    )]
+    #[arg(long, env = "MAX_RESOURCES", default_value = "cpu=4,memory=8Gi")]
     pub max_resources: crate::runs::ResourceList,
 
     /// A run's deadline when neither it nor its template sets `timeout_seconds`.
-    #[arg(long, env = "DEFAULT_RUN_TIMEOUT_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::runs::MAX_TIMEOUT_SECONDS)), global = true)]
+    #[arg(long, env = "DEFAULT_RUN_TIMEOUT_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::runs::MAX_TIMEOUT_SECONDS)))]
     pub default_run_timeout_seconds: u32,
 
     /// Seconds a finished run's Job is kept before Kubernetes removes it (unless the
     /// run or its template sets `ttl_seconds_after_finished`).
-    #[arg(long, env = "DEFAULT_RUN_TTL_SECONDS", default_value_t = 86400, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_TTL_SECONDS)), global = true)]
+    #[arg(long, env = "DEFAULT_RUN_TTL_SECONDS", default_value_t = 86400, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_TTL_SECONDS)))]
     pub default_run_ttl_seconds: u32,
 
     /// Retries of a failed run pod when neither the run nor its template sets
     /// `backoff_limit` (0: a failed test is a failed run).
-    #[arg(long, env = "DEFAULT_RUN_BACKOFF_LIMIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_BACKOFF_LIMIT)), global = true)]
+    #[arg(long, env = "DEFAULT_RUN_BACKOFF_LIMIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_BACKOFF_LIMIT)))]
     pub default_run_backoff_limit: u32,
 
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
-    #[arg(
-        long,
-        env = "SHUTDOWN_GRACE_SECONDS",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
 }
 
@@ -211,7 +213,7 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.settings.port, 3001);
         assert_eq!(cli.settings.bind.to_string(), "0.0.0.0");
-        assert_eq!(cli.settings.timeout_seconds, 300);
+        assert_eq!(cli.settings.cluster.timeout_seconds, 300);
         assert_eq!(cli.settings.max_log_lines, 1000);
         assert_eq!(
             cli.settings.run_defaults().unwrap(),
@@ -252,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn check_takes_the_same_flags_after_the_subcommand() {
+    fn check_takes_the_cluster_flags_and_not_the_servers() {
         let cli = Cli::try_parse_from([
             "sparktest-k8s",
             "check",
@@ -260,11 +262,29 @@ mod tests {
             "/tmp/kc",
             "--context",
             "x",
+            "--namespace",
+            "team-a",
+            "--log-format",
+            "json",
         ])
         .unwrap();
-        assert!(matches!(cli.command, Some(Command::Check)));
-        assert_eq!(cli.settings.kubeconfig, Some(PathBuf::from("/tmp/kc")));
-        assert_eq!(cli.settings.context.as_deref(), Some("x"));
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not check: {:?}", cli.command)
+        };
+        assert_eq!(args.cluster.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        assert_eq!(args.cluster.context.as_deref(), Some("x"));
+        assert_eq!(args.cluster.namespace.as_deref(), Some("team-a"));
+        assert_eq!(cli.log_format, LogFormat::Json);
+        for server_flag in [["--port", "1"], ["--cors-origins", "http://a"]] {
+            let mut argv = vec!["sparktest-k8s", "check"];
+            argv.extend(server_flag);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?}");
+            // Before the subcommand they are refused too, not silently ignored.
+            let mut argv = vec!["sparktest-k8s"];
+            argv.extend(server_flag);
+            argv.push("check");
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?}");
+        }
     }
 
     #[test]

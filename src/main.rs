@@ -11,7 +11,7 @@ use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.settings.log_format);
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -20,14 +20,15 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Check) => runtime.block_on(check::run(&cli.settings)),
+        Some(Command::Check(args)) => runtime.block_on(check::run(&args.cluster)),
         None => runtime.block_on(serve(cli.settings)),
     }
 }
 
 async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
-    let (connection, config) = state::connect(&settings);
-    let namespace = cluster::default_namespace(settings.namespace.as_deref(), config.as_ref());
+    let (connection, config) = state::connect(&settings.cluster);
+    let namespace =
+        cluster::default_namespace(settings.cluster.namespace.as_deref(), config.as_ref());
     let namespace: Namespace = match namespace.parse() {
         Ok(ns) => ns,
         Err(e) => {
@@ -76,6 +77,9 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         }
     };
     tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
+    if connection.client.is_err() {
+        tracing::warn!("serving without Kubernetes: the job endpoints answer 503");
+    }
     let streams = state::StreamLimits {
         max_streams: settings.max_streams as usize,
         ..state::StreamLimits::default()

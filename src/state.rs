@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::Settings;
+use crate::cli::ClusterFlags;
 use crate::cluster::{self, ClusterConfig, ConfigSource, DiscoveryError};
 use crate::kube::{Client, ClientOptions, KubeError};
 use crate::names::Namespace;
@@ -277,11 +277,11 @@ impl AppState {
 
 /// Discovers the cluster and builds the client, logging the method chosen and why the
 /// others were skipped. Never fails: a missing or broken cluster is reported, not fatal.
-pub fn connect(settings: &Settings) -> (Connection, Option<ClusterConfig>) {
+pub fn connect(flags: &ClusterFlags) -> (Connection, Option<ClusterConfig>) {
     let env = cluster::Environment::from_process(
-        settings.kubeconfig.clone(),
-        settings.context.clone(),
-        settings.service_account_dir.clone(),
+        flags.kubeconfig.clone(),
+        flags.context.clone(),
+        flags.service_account_dir.clone(),
     );
     let (result, attempts) = cluster::discover(&env);
     for attempt in &attempts {
@@ -292,9 +292,9 @@ pub fn connect(settings: &Settings) -> (Connection, Option<ClusterConfig>) {
         Err(e) => {
             let level_error = !matches!(e, DiscoveryError::NothingFound { .. });
             if level_error {
-                tracing::error!(error = %e, "cluster configuration is broken; serving without Kubernetes");
+                tracing::error!(error = %e, "cluster configuration is broken");
             } else {
-                tracing::warn!(error = %e, "serving without Kubernetes");
+                tracing::warn!(error = %e, "no Kubernetes cluster found");
             }
             return (
                 Connection {
@@ -318,7 +318,7 @@ pub fn connect(settings: &Settings) -> (Connection, Option<ClusterConfig>) {
         tracing::warn!(%proxy, "proxy-url is not supported: connecting to the apiserver directly");
     }
     let options = ClientOptions {
-        timeout: Duration::from_secs(settings.timeout_seconds),
+        timeout: Duration::from_secs(flags.timeout_seconds),
         ..ClientOptions::default()
     };
     let client = Client::new(&config, options).map_err(|e| {

@@ -1,12 +1,13 @@
 //! `sparktest-k8s check` against a TLS mock: config source, server, auth kind, server
-//! version and one SelfSubjectAccessReview per permission of the documented Role.
+//! version and one SelfSubjectAccessReview per permission of the documented Role. And
+//! the binary's `check`: only the flags it reads, and no word of serving.
 
 mod common;
 
 use base64::Engine as _;
 use clap::Parser;
 use common::*;
-use sparktest_k8s::cli::Cli;
+use sparktest_k8s::cli::{Cli, ClusterFlags, Command};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer};
 
@@ -38,6 +39,21 @@ async fn mount_ssar(mock: &MockServer, verb: &str, resource: &str, allowed: bool
         .await;
 }
 
+/// `sparktest-k8s check --kubeconfig FILE` as the binary parses it.
+fn check_flags(kubeconfig: &std::path::Path) -> ClusterFlags {
+    let cli = Cli::try_parse_from([
+        "sparktest-k8s",
+        "check",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ])
+    .unwrap();
+    match cli.command {
+        Some(Command::Check(args)) => args.cluster,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
 async fn run_check(denied: Option<(&str, &str)>) -> (String, bool, String) {
     let (pki, api) = apiserver().await;
     Mock::given(path("/version"))
@@ -56,14 +72,7 @@ async fn run_check(denied: Option<(&str, &str)>) -> (String, bool, String) {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = kubeconfig(dir.path(), &pki, &api.url);
-    let cli = Cli::try_parse_from([
-        "sparktest-k8s",
-        "check",
-        "--kubeconfig",
-        file.to_str().unwrap(),
-    ])
-    .unwrap();
-    let (report, ok) = sparktest_k8s::check::report(&cli.settings).await;
+    let (report, ok) = sparktest_k8s::check::report(&check_flags(&file)).await;
     (report, ok, file.display().to_string())
 }
 
@@ -91,14 +100,83 @@ async fn check_fails_with_the_fix_when_a_permission_is_missing() {
 async fn check_fails_when_no_cluster_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("absent");
-    let cli = Cli::try_parse_from([
-        "sparktest-k8s",
-        "check",
-        "--kubeconfig",
-        missing.to_str().unwrap(),
-    ])
-    .unwrap();
-    let (report, ok) = sparktest_k8s::check::report(&cli.settings).await;
+    let (report, ok) = sparktest_k8s::check::report(&check_flags(&missing)).await;
     assert!(!ok);
     assert!(report.contains("no kubeconfig file found"), "{report}");
+}
+
+// ---------------------------------------------------------------------------------
+// The binary
+
+fn binary(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sparktest-k8s"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "text")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_help_lists_only_the_flags_check_reads() {
+    let out = binary(&["check", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for flag in [
+        "--kubeconfig",
+        "--context",
+        "--namespace",
+        "--timeout-seconds",
+        "--service-account-dir",
+        "--log-format",
+    ] {
+        assert!(help.contains(flag), "check --help lacks {flag}:\n{help}");
+    }
+    for flag in [
+        "--port",
+        "--bind",
+        "--cors-origins",
+        "--api-tokens-file",
+        "--shutdown-grace-seconds",
+        "--shutdown-delay-seconds",
+        "--max-streams",
+        "--max-log-lines",
+        "--templates",
+        "--allowed-namespaces",
+        "--delete-unmanaged",
+        "--default-limits",
+    ] {
+        assert!(
+            !help.contains(flag),
+            "check --help lists the server's {flag}:\n{help}"
+        );
+    }
+    // The server's own --help still lists everything.
+    let out = binary(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--port", "--cors-origins", "--kubeconfig", "--context"] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn check_does_not_say_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent");
+    let out = binary(&["check", "--kubeconfig", missing.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("no usable cluster configuration"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("serving") && !stderr.contains("serving"),
+        "check speaks of serving:\n{stdout}{stderr}"
+    );
+    // A server flag is refused, not ignored, on either side of `check`.
+    assert!(!binary(&["check", "--port", "1"]).status.success());
+    assert!(!binary(&["--port", "1", "check"]).status.success());
 }
