@@ -341,10 +341,9 @@ fn without_null_config(mut info: Value) -> Value {
     if let Some(cluster) = info["spec"]
         .get_mut("cluster")
         .and_then(Value::as_object_mut)
+        && cluster.get("config") == Some(&Value::Null)
     {
-        if cluster.get("config") == Some(&Value::Null) {
-            cluster.remove("config");
-        }
+        cluster.remove("config");
     }
     info
 }

@@ -1,6 +1,7 @@
 //! Every Job body the service can send validates against the Kubernetes 1.37 JSON
-//! Schema of `batch/v1` Job (`../shared/k8s-schemas/v1.37/`, generated from the
-//! Kubernetes OpenAPI by kubernetes-validate). The schema's `$ref`s point at
+//! Schema of `batch/v1` Job (`fixtures/k8s-schemas/v1.37/`, generated from the
+//! Kubernetes OpenAPI by the kubernetes-validate package: see
+//! `fixtures/k8s-schemas/README.md`). The schema's `$ref`s point at
 //! `/api/_definitions.json#/$defs/...`: the local `_definitions.json` is registered
 //! under that URI, so nothing is fetched.
 //!
@@ -28,12 +29,11 @@ use wiremock::matchers::method;
 const DEFINITIONS_URI: &str = "https://kubernetes.io/api/_definitions.json";
 
 fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/k8s-schemas/v1.37")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/k8s-schemas/v1.37")
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (is ../shared checked out?)", path.display()));
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

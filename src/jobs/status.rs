@@ -208,10 +208,10 @@ pub fn pod_waiting_reason(pod: &Pod) -> (String, Option<String>) {
         .iter()
         .chain(&pod.status.container_statuses);
     for status in statuses {
-        if let Some(waiting) = &status.state.waiting {
-            if let Some(reason) = &waiting.reason {
-                return (reason.clone(), waiting.message.clone());
-            }
+        if let Some(waiting) = &status.state.waiting
+            && let Some(reason) = &waiting.reason
+        {
+            return (reason.clone(), waiting.message.clone());
         }
     }
     if let Some(c) = pod

@@ -130,13 +130,12 @@ pub async fn follow_job(
                 .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
         });
         // A pod whose log ended and that has finished is done.
-        if let Some(cur) = &current {
-            if pods
+        if let Some(cur) = &current
+            && pods
                 .iter()
                 .any(|p| &p.metadata.name == cur && pod_finished(p))
-            {
-                finished.insert(cur.clone());
-            }
+        {
+            finished.insert(cur.clone());
         }
         let state = status::job_state(&job, Some(&pods));
         let next = pods.iter().find(|p| !finished.contains(&p.metadata.name));

@@ -120,10 +120,11 @@ impl TokenFile {
 
     fn header(&self, force: bool) -> Result<HeaderValue, KubeError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((header, read_at)) = state.as_ref() {
-            if !force && read_at.elapsed() < TOKEN_FILE_REFRESH {
-                return Ok(header.clone());
-            }
+        if let Some((header, read_at)) = state.as_ref()
+            && !force
+            && read_at.elapsed() < TOKEN_FILE_REFRESH
+        {
+            return Ok(header.clone());
         }
         let read = crate::files::read_to_string(&self.path)
             .map_err(|e| format!("cannot read token file {}: {e}", self.path.display()))

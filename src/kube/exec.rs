@@ -81,10 +81,10 @@ pub async fn run(config: &ExecConfig, timeout: Duration) -> Result<ExecCredentia
     }
     let child = command.spawn().map_err(|e| {
         let mut message = format!("exec plugin {:?} could not be started: {e}", config.command);
-        if e.kind() == std::io::ErrorKind::NotFound {
-            if let Some(hint) = &config.install_hint {
-                message.push_str(&format!(". {hint}"));
-            }
+        if e.kind() == std::io::ErrorKind::NotFound
+            && let Some(hint) = &config.install_hint
+        {
+            message.push_str(&format!(". {hint}"));
         }
         message
     })?;

@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn the_placeholder_certificates_of_the_shared_kubeconfigs_are_rejected() {
+    fn the_placeholder_certificates_of_the_fixture_kubeconfigs_are_rejected() {
         // fixtures/kubeconfigs/kind.yaml carries "-----BEGIN CERTIFICATE-----
         // not-a-real-certificate": a PEM frame around something that is not DER.
         let pem =

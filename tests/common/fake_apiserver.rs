@@ -317,10 +317,10 @@ impl FakeApiserver {
                     if !wait_or_closed(&mut socket, period).await {
                         return self.mark_closed(&target);
                     }
-                    if let Some(line) = &line {
-                        if !write_chunk(&mut socket, &line(n)).await {
-                            return self.mark_closed(&target);
-                        }
+                    if let Some(line) = &line
+                        && !write_chunk(&mut socket, &line(n)).await
+                    {
+                        return self.mark_closed(&target);
                     }
                 }
             }
