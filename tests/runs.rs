@@ -1023,6 +1023,78 @@ async fn mount_list(api: &TlsMock, ns: &str, query: &str, answer: ResponseTempla
         .await;
 }
 
+#[tokio::test]
+async fn the_job_list_says_what_status_says_for_jobs_whose_pods_wait() {
+    // A page with a completed Job and two whose pods wait (unschedulable; pulling its
+    // image): the list reads those two Jobs' pods in one pod list and reports the
+    // same pending reasons as their /status.
+    let (pki, api) = apiserver().await;
+    let body = |name: &str| -> Value { serde_json::from_slice(&recorded(name).body).unwrap() };
+    let jobs = [
+        body("09_job_get_completed"),
+        body("81_job_get_unscheduled"),
+        body("85_job_get_imagepull"),
+    ];
+    let list = json!({"kind": "JobList", "apiVersion": "batch/v1",
+        "metadata": {"resourceVersion": "1"}, "items": jobs});
+    mount_list(
+        &api,
+        "default",
+        "labelSelector=app%3Dsparktest&limit=100",
+        ResponseTemplate::new(200).set_body_json(&list),
+    )
+    .await;
+    let uid = |job: &Value| job["metadata"]["uid"].as_str().unwrap().to_string();
+    let mut pods = body("82_pods_list_job_unscheduled");
+    let imagepull = body("86_pods_list_job_imagepull");
+    pods["items"]
+        .as_array_mut()
+        .unwrap()
+        .extend(imagepull["items"].as_array().unwrap().iter().cloned());
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .and(query_param(
+            "labelSelector",
+            format!("controller-uid in ({},{})", uid(&jobs[1]), uid(&jobs[2])).as_str(),
+        ))
+        .and(bearer())
+        .respond_with(ResponseTemplate::new(200).set_body_json(&pods))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    let state = state_for(&pki, &api);
+    let (code, listed) = request(&state, "GET", "/api/k8s/jobs", None).await;
+    assert_eq!(code, 200, "{listed}");
+    let rows = listed["jobs"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["job_name"] == name).unwrap().clone();
+    assert_eq!(row("test-job-123")["status"], "completed");
+    for (name, reason) in [
+        ("test-job-unscheduled", "Unschedulable"),
+        ("test-job-imagepull", "ImagePullBackOff"),
+    ] {
+        assert_eq!(row(name)["status"], "pending", "{listed}");
+        assert_eq!(row(name)["reason"], reason, "{listed}");
+    }
+    // And /status says the same.
+    mount_job(
+        &api.mock,
+        "81_job_get_unscheduled",
+        Some("82_pods_list_job_unscheduled"),
+    )
+    .await;
+    let (_, status) = request(
+        &state,
+        "GET",
+        "/api/k8s/jobs/test-job-unscheduled/status",
+        None,
+    )
+    .await;
+    let listed_row = row("test-job-unscheduled");
+    for field in ["status", "reason", "message"] {
+        assert_eq!(status[field], listed_row[field], "{field}");
+    }
+}
+
 /// The decoded query parameters of a request, in order.
 fn query_pairs(request: &Request) -> Vec<(String, String)> {
     request
@@ -1042,10 +1114,12 @@ async fn the_job_list_selects_sparktests_jobs_a_page_of_100_by_default() {
         replay("16_job_list_labelselector"),
     )
     .await;
+    // test-job-running has an active pod and no ready count (1.24): its pods are read.
+    mount_running_pods(&api, "default").await;
     let state = state_for(&pki, &api);
     let (code, body) = request(&state, "GET", "/api/k8s/jobs", None).await;
     assert_eq!(code, 200, "{body}");
-    let get = only_request(&api).await;
+    let get = received(&api).await.remove(0);
     assert_eq!(
         query_pairs(&get),
         [
@@ -1078,6 +1152,7 @@ async fn the_job_list_selects_sparktests_jobs_a_page_of_100_by_default() {
     }
     assert_eq!(jobs[0]["status"], "completed");
     assert_eq!(jobs[1]["status"], "failed");
+    assert_eq!(jobs[3]["status"], "running", "from its running pod");
 }
 
 #[tokio::test]
@@ -1114,6 +1189,7 @@ async fn the_continue_token_is_passed_to_the_apiserver_exactly() {
         .respond_with(replay("68_job_list_final"))
         .mount(&api.mock)
         .await;
+    mount_running_pods(&api, "default").await;
     let state = state_for(&pki, &api);
     let recorded_page: Value =
         serde_json::from_slice(&recorded("17_job_list_limit2").body).unwrap();
@@ -1138,7 +1214,7 @@ async fn the_continue_token_is_passed_to_the_apiserver_exactly() {
         .await;
         assert_eq!(code, 200, "{body}");
         assert!(body.get("continue").is_none(), "last page: {body}");
-        let get = received(&api).await.pop().unwrap();
+        let get = job_lists(&api).await.pop().unwrap();
         assert_eq!(
             query_pairs(&get),
             [
@@ -1150,7 +1226,16 @@ async fn the_continue_token_is_passed_to_the_apiserver_exactly() {
             get.url
         );
     }
-    assert_eq!(received(&api).await.len(), 2);
+    assert_eq!(job_lists(&api).await.len(), 2);
+}
+
+/// The job list requests the apiserver received, in order.
+async fn job_lists(api: &TlsMock) -> Vec<Request> {
+    received(api)
+        .await
+        .into_iter()
+        .filter(|r| r.url.path() == jobs_path("default"))
+        .collect()
 }
 
 #[tokio::test]
@@ -1182,12 +1267,13 @@ async fn a_page_size_at_the_bounds_is_passed() {
         .respond_with(replay("68_job_list_final"))
         .mount(&api.mock)
         .await;
+    mount_running_pods(&api, "default").await;
     let state = state_for(&pki, &api);
     for limit in ["1", "500"] {
         let (code, body) =
             request(&state, "GET", &format!("/api/k8s/jobs?limit={limit}"), None).await;
         assert_eq!(code, 200, "{body}");
-        let get = received(&api).await.pop().unwrap();
+        let get = job_lists(&api).await.pop().unwrap();
         assert!(
             query_pairs(&get).contains(&("limit".to_string(), limit.to_string())),
             "{}",
@@ -1236,14 +1322,33 @@ async fn the_job_list_of_an_allowed_namespace_reads_that_namespace() {
         replay("16_job_list_labelselector"),
     )
     .await;
+    mount_running_pods(&api, "team-a").await;
     let state = state_with_team_a(&pki, &api);
     let (code, body) = request(&state, "GET", "/api/k8s/jobs?namespace=team-a", None).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["namespace"], "team-a");
+    let paths: Vec<String> = received(&api)
+        .await
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
     assert_eq!(
-        only_request(&api).await.url.path(),
-        "/apis/batch/v1/namespaces/team-a/jobs"
+        paths,
+        [
+            "/apis/batch/v1/namespaces/team-a/jobs",
+            "/api/v1/namespaces/team-a/pods"
+        ]
     );
+}
+
+/// The pods of the recorded running job, answering any pod list in `ns`.
+async fn mount_running_pods(api: &TlsMock, ns: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v1/namespaces/{ns}/pods")))
+        .and(bearer())
+        .respond_with(replay("21_pods_list_job_running"))
+        .mount(&api.mock)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------

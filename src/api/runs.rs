@@ -412,13 +412,15 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
         )),
         other => other.into(),
     })?;
+    let states = crate::jobs::job_states(client, state.caches(&ns), &ns, &page.items).await?;
     let jobs = page
         .items
         .iter()
-        .map(|job| {
+        .zip(states)
+        .map(|(job, job_state)| {
             let labels = &job.metadata.labels;
             ListedJob {
-                view: StatusView::new(job, status::job_state(job, None)),
+                view: StatusView::new(job, job_state),
                 // SparkTest's older jobs have no run-id label, only the name.
                 run_id: labels.get(runs::RUN_ID_LABEL).cloned().or_else(|| {
                     let id = job.metadata.name.strip_prefix("test-run-")?;

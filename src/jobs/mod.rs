@@ -146,6 +146,70 @@ pub async fn job_report(
     })
 }
 
+/// The states of many Jobs (a page of the job list), each as [`job_report`] derives
+/// it, so that the list and `/status` never disagree. Only the Jobs whose state depends
+/// on their pods ([`status::needs_pods`]) have their pods read: from the pod cache when
+/// it holds them, else all at once in one pod list selecting exactly those Jobs' pods.
+pub async fn job_states(
+    client: &Client,
+    caches: Option<&cache::Caches>,
+    ns: &Namespace,
+    jobs: &[Job],
+) -> Result<Vec<status::JobState>, KubeError> {
+    let needing: Vec<&Job> = jobs.iter().filter(|j| status::needs_pods(j)).collect();
+    let mut cached: Vec<(&str, Vec<Pod>)> = Vec::new();
+    let mut uncached: Vec<&str> = Vec::new();
+    for job in &needing {
+        let Some(uid) = job.metadata.uid.as_deref() else {
+            continue;
+        };
+        match caches
+            .map(|c| &c.pods)
+            .zip(generated_selector(job))
+            .and_then(|(cache, selector)| cache.select(selector))
+        {
+            Some(pods) => cached.push((uid, pods)),
+            None => uncached.push(uid),
+        }
+    }
+    let listed: Vec<Pod> = if uncached.is_empty() {
+        Vec::new()
+    } else {
+        // Every Kubernetes version labels a Job's pods `controller-uid` (1.27 on, also
+        // `batch.kubernetes.io/controller-uid`).
+        let selector = format!("controller-uid in ({})", uncached.join(","));
+        let path = format!(
+            "{}{}",
+            pods_path(ns.as_str()),
+            query(&[("labelSelector", selector)])
+        );
+        client.get_json::<List<Pod>>(&path).await?.items
+    };
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            if !status::needs_pods(job) {
+                return status::job_state(job, None);
+            }
+            let uid = job.metadata.uid.as_deref().unwrap_or_default();
+            let pods: Vec<Pod> = match cached.iter().find(|(u, _)| *u == uid) {
+                Some((_, pods)) => pods.clone(),
+                None => listed
+                    .iter()
+                    .filter(|p| {
+                        job.spec
+                            .selector
+                            .as_ref()
+                            .is_some_and(|s| s.matches(&p.metadata.labels))
+                    })
+                    .cloned()
+                    .collect(),
+            };
+            status::job_state(job, Some(&pods))
+        })
+        .collect())
+}
+
 /// Whether SparkTest manages this Job: `app.kubernetes.io/managed-by: sparktest`, or
 /// SparkTest's own `app: sparktest`.
 pub fn is_managed(job: &Job) -> bool {

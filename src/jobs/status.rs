@@ -92,6 +92,18 @@ impl JobState {
     }
 }
 
+/// Whether [`job_state`] needs the Job's pods to tell `running` from `pending`: only for
+/// a Job with active pods that are not all known to be ready (before 1.24 the Job had no
+/// `ready` count; then `ready` lags the pods).
+pub fn needs_pods(job: &Job) -> bool {
+    let s = &job.status;
+    if job.metadata.deletion_timestamp.is_some() || terminal_condition(job).is_some() {
+        return false;
+    }
+    let active = s.active.unwrap_or(0);
+    active > 0 && s.ready.is_none_or(|ready| ready < active)
+}
+
 fn terminal_condition(job: &Job) -> Option<JobState> {
     let true_condition = |t: &str| {
         job.status
@@ -408,5 +420,20 @@ mod tests {
             assert_eq!(state.phase, phase, "{name}");
             assert_eq!(state.reason.as_deref(), reason, "{name}");
         }
+    }
+
+    #[test]
+    fn pods_are_needed_only_when_the_job_cannot_tell() {
+        assert!(!needs_pods(&job(
+            json!({"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+        )));
+        assert!(!needs_pods(&job(
+            json!({"status": {"active": 1, "ready": 1}})
+        )));
+        assert!(needs_pods(&job(json!({"status": {"active": 1}}))));
+        assert!(needs_pods(&job(
+            json!({"status": {"active": 2, "ready": 1}})
+        )));
+        assert!(!needs_pods(&job(json!({"status": {}}))));
     }
 }
