@@ -21,7 +21,7 @@ use jsonschema::{Registry, Resource, Validator};
 use serde_json::{Value, json};
 use sparktest_k8s::names::Namespace;
 use sparktest_k8s::runs::templates::Templates;
-use sparktest_k8s::runs::{RunDefaults, RunSpec, job_body, new_run_id};
+use sparktest_k8s::runs::{RunDefaults, RunIdentity, RunSpec, job_body, new_run_id};
 use sparktest_k8s::state::{Policy, RunConfig};
 use wiremock::Mock;
 use wiremock::matchers::method;
@@ -95,10 +95,24 @@ fn default_ns() -> Namespace {
     "default".parse().unwrap()
 }
 
-/// A Job body as the service builds it from `run` (no template).
+/// A Job body as the service builds it from `run` (no template), with the display
+/// name and test definition SparkTest's frontend sends.
 fn body_of(run: Value) -> Value {
     let resolved = spec(run).resolve(&RunDefaults::default()).unwrap();
-    job_body(&new_run_id(), &default_ns(), None, &resolved)
+    let identity = RunIdentity {
+        name: Some("Login flow: \"smoke\" über alles".parse().unwrap()),
+        test_definition_id: Some("7a1b2c3d-0000-4000-8000-000000000001".parse().unwrap()),
+        ..RunIdentity::new(new_run_id())
+    };
+    job_body(&identity, &default_ns(), &resolved)
+}
+
+/// The identity of a run from a template.
+fn from_template(name: &str) -> RunIdentity {
+    RunIdentity {
+        template: Some(name.to_string()),
+        ..RunIdentity::new(new_run_id())
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -223,7 +237,7 @@ fn the_job_of_every_example_template_validates() {
     let mut names = Vec::new();
     for (name, template) in templates.iter() {
         let resolved = template.clone().resolve(&defaults).unwrap();
-        let job = job_body(&new_run_id(), &default_ns(), Some(name), &resolved);
+        let job = job_body(&from_template(name), &default_ns(), &resolved);
         assert_valid_job(&format!("template {name}"), &job);
         assert_eq!(
             job["metadata"]["labels"]["sparktest.dev/template"],
@@ -279,7 +293,7 @@ fn a_template_with_request_overrides_in_another_namespace_validates() {
     let (merged, defaults) = request.over(templates.get("playwright").unwrap(), &defaults);
     let resolved = merged.resolve(&defaults).unwrap();
     let ns: Namespace = "team-a".parse().unwrap();
-    let job = job_body(&new_run_id(), &ns, Some("playwright"), &resolved);
+    let job = job_body(&from_template("playwright"), &ns, &resolved);
     assert_valid_job("playwright with overrides in team-a", &job);
 }
 
