@@ -10,7 +10,8 @@
 # ~23 MiB base), about 12 MiB to pull. The `static` target links with musl onto
 # gcr.io/distroless/static-debian12, about 9 MiB, but musl's allocator served about
 # half the log requests per second and two thirds of the status requests of the glibc
-# build on the same machine (shared/bench, 2 cores), so it is not the default.
+# build on the same 2-core machine (the benchmark of README "Performance"), so it is
+# not the default.
 #
 # The crate uses rustls with ring: no OpenSSL, and ring needs only a C compiler.
 # Builder and runtime are both Debian 12 (bookworm), so the binary's glibc symbols
