@@ -60,7 +60,12 @@ pub struct ClusterFlags {
     #[arg(long, env = "KUBE_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Bounds each apiserver call, in seconds.
+    /// Bounds each apiserver request until its answer, in seconds: what status, logs,
+    /// delete, the job list and `check` wait at most for a hung apiserver before a 504.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_seconds: u64,
+
+    /// Bounds the long reads, in seconds: a log body as it streams in.
     #[arg(long, env = "TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout_seconds: u64,
 
@@ -111,7 +116,7 @@ pub struct Settings {
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
     /// `http://localhost:3000`. Unset: none.
-    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
 
     /// Allow DELETE of Jobs that SparkTest does not manage (without the label
@@ -167,6 +172,33 @@ pub struct Settings {
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
+}
+
+/// A browser origin as CORS compares it: `http` or `https`, `://`, a host and an
+/// optional port, nothing after it (`http://localhost:3000`; no path, no trailing `/`).
+pub fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let rule =
+        "an origin is scheme://host[:port] with scheme http or https, e.g. http://localhost:3000";
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or_else(|| format!("'{value}': {rule}"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        // `[::1]:3000`, `host:3000`; a bare IPv6 literal keeps its colons.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if host_ok && port_ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!("'{value}': {rule}"))
+    }
 }
 
 impl Settings {
@@ -291,5 +323,31 @@ mod tests {
     fn out_of_range_values_are_refused() {
         assert!(Cli::try_parse_from(["sparktest-k8s", "--timeout-seconds", "0"]).is_err());
         assert!(Cli::try_parse_from(["sparktest-k8s", "--port", "70000"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_scheme_host_and_port() {
+        for ok in [
+            "http://localhost:3000",
+            "https://sparktest.example.com",
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000",
+        ] {
+            assert_eq!(parse_origin(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        for bad in [
+            "localhost:3000",
+            "http://",
+            "http://localhost:3000/",
+            "http://localhost:3000/app",
+            "ftp://host",
+            "http://host:0",
+            "http://host:99999",
+            "http://ho st",
+            "*",
+        ] {
+            let e = parse_origin(bad).unwrap_err();
+            assert!(e.contains("scheme://host[:port]"), "{bad}: {e}");
+        }
     }
 }

@@ -35,9 +35,22 @@ pub struct AppState {
 /// (benches/compare.sh) with a lower p99 and less memory.
 pub const LOG_READS_PER_CPU: usize = 8;
 
-/// [`LOG_READS_PER_CPU`] times the CPUs this process may use.
-pub fn max_concurrent_log_reads() -> usize {
-    LOG_READS_PER_CPU * std::thread::available_parallelism().map_or(2, usize::from)
+/// What the log reads in flight may hold at most together: each holds up to
+/// `--max-log-bytes` of log and about as much again of JSON.
+pub const LOG_READ_MEMORY: u64 = 512 * 1024 * 1024;
+
+/// [`LOG_READS_PER_CPU`] times the CPUs this process may use, fewer when that many logs
+/// of `max_bytes` would hold more than [`LOG_READ_MEMORY`] (at least one).
+pub fn max_concurrent_log_reads(max_bytes: u64) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    log_reads_within(LOG_READS_PER_CPU * cpus, max_bytes)
+}
+
+fn log_reads_within(by_cpu: usize, max_bytes: u64) -> usize {
+    let by_memory = LOG_READ_MEMORY / max_bytes.saturating_mul(2).max(1);
+    by_cpu
+        .min(usize::try_from(by_memory).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 /// Limits of the live streams.
@@ -128,7 +141,7 @@ impl AppState {
                 logs,
                 streams,
                 stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
-                log_reads: tokio::sync::Semaphore::new(max_concurrent_log_reads()),
+                log_reads: tokio::sync::Semaphore::new(max_concurrent_log_reads(logs.max_bytes)),
                 health: crate::api::health::HealthCache::default(),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 unready: std::sync::atomic::AtomicBool::new(false),
@@ -319,6 +332,7 @@ pub fn connect(flags: &ClusterFlags) -> (Connection, Option<ClusterConfig>) {
     }
     let options = ClientOptions {
         timeout: Duration::from_secs(flags.timeout_seconds),
+        request_timeout: Duration::from_secs(flags.request_timeout_seconds),
         ..ClientOptions::default()
     };
     let client = Client::new(&config, options).map_err(|e| {
@@ -332,4 +346,22 @@ pub fn connect(flags: &ClusterFlags) -> (Connection, Option<ClusterConfig>) {
         },
         Some(config),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_reads_in_flight_are_held_to_the_memory_budget() {
+        const MIB: u64 = 1024 * 1024;
+        for (by_cpu, max_bytes, want) in [
+            (16, 10 * MIB, 16),  // the default: the CPUs decide
+            (16, 64 * MIB, 4),   // 4 x 128 MiB = the budget
+            (16, 1024 * MIB, 1), // the largest allowed: one at a time, never none
+            (2, 1024, 2),        // tiny logs: still the CPUs
+        ] {
+            assert_eq!(log_reads_within(by_cpu, max_bytes), want, "{max_bytes}");
+        }
+    }
 }

@@ -71,3 +71,18 @@ fn a_missing_templates_file_or_contradicting_defaults_stop_the_service() {
     assert!(!ok);
     assert!(stderr.contains("Team_B"), "{stderr}");
 }
+
+#[test]
+fn a_cors_origin_without_its_scheme_is_an_error_naming_the_flag_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sparktest-k8s"))
+        .args(["--port", "0", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .env_remove("KUBECONFIG")
+        .env("CORS_ORIGINS", "http://localhost:5173,localhost:3000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--cors-origins"), "{stderr}");
+    assert!(stderr.contains("'localhost:3000'"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
