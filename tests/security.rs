@@ -117,6 +117,62 @@ async fn a_valid_token_passes_and_either_rotated_token_works() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = authenticated_state(dir.path());
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = send(
+            &state,
+            "GET",
+            "/api/k8s/jobs/test-job-123/status",
+            Some(&format!("{scheme} {API_TOKEN}")),
+        )
+        .await;
+        assert_eq!(response.status(), 503, "{scheme}: past authentication");
+    }
+    let response = send(
+        &state,
+        "GET",
+        "/api/k8s/jobs/test-job-123/status",
+        Some(&format!("Basic {API_TOKEN}")),
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn access_token_is_taken_on_every_protected_endpoint() {
+    // EventSource cannot set headers, and a page that links a log download cannot
+    // either: every protected endpoint takes ?access_token=, the log endpoints too.
+    let dir = tempfile::tempdir().unwrap();
+    let state = authenticated_state(dir.path());
+    let id = "550e8400-e29b-41d4-a716-446655440000";
+    for p in [
+        "/api/k8s/jobs/test-job-123/status".to_string(),
+        "/api/k8s/jobs/test-job-123/logs".to_string(),
+        "/api/k8s/logs/test-job-123".to_string(),
+        format!("/api/test-runs/{id}/logs"),
+        "/api/k8s/jobs".to_string(),
+        "/api/k8s/jobs/test-job-123/logs/stream".to_string(),
+    ] {
+        let response = send(
+            &state,
+            "GET",
+            &format!("{p}?access_token={API_TOKEN}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            503,
+            "{p}: past authentication and validation"
+        );
+        let response = send(&state, "GET", &format!("{p}?access_token=wrong"), None).await;
+        assert_eq!(response.status(), 401, "{p}");
+    }
+}
+
+#[tokio::test]
 async fn health_and_probes_stay_open() {
     let dir = tempfile::tempdir().unwrap();
     let state = authenticated_state(dir.path());

@@ -3,7 +3,7 @@
 //! compared as SHA-256 digests in constant time. Off only when no file is configured.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use ring::digest;
@@ -14,14 +14,17 @@ use warp::Filter;
 /// file within about a minute).
 const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// The accepted tokens, as digests, reloaded from their file when it changes.
+/// The accepted tokens, as digests, reloaded from their file when it changes. A
+/// request never waits for the file: one request at a time looks at it (without
+/// blocking a runtime thread), the others compare against the tokens held meanwhile.
 pub struct ApiTokens {
     path: PathBuf,
-    state: Mutex<Loaded>,
+    digests: RwLock<Arc<Vec<digest::Digest>>>,
+    reload: tokio::sync::Mutex<Reload>,
 }
 
-struct Loaded {
-    digests: Vec<digest::Digest>,
+/// When the file was last looked at, and its modification time then.
+struct Reload {
     modified: Option<SystemTime>,
     checked: Instant,
 }
@@ -51,6 +54,16 @@ fn parse(text: &str) -> Vec<digest::Digest> {
         .collect()
 }
 
+/// The file's modification time, then its tokens: in that order, so that a rotation
+/// between the two is seen as a change at the next look rather than missed.
+fn read_tokens(
+    path: &std::path::Path,
+) -> (Option<SystemTime>, std::io::Result<Vec<digest::Digest>>) {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let digests = crate::files::read_to_string(path).map(|t| parse(&t));
+    (modified, digests)
+}
+
 impl ApiTokens {
     /// Loads the file; it must exist and hold at least one token.
     pub fn load(path: PathBuf) -> Result<Self, TokensError> {
@@ -58,15 +71,14 @@ impl ApiTokens {
             path: path.clone(),
             message,
         };
-        let text = crate::files::read_to_string(&path).map_err(|e| error(e.to_string()))?;
-        let digests = parse(&text);
+        let (modified, digests) = read_tokens(&path);
+        let digests = digests.map_err(|e| error(e.to_string()))?;
         if digests.is_empty() {
             return Err(error("holds no token (one per line)".into()));
         }
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         Ok(Self {
-            state: Mutex::new(Loaded {
-                digests,
+            digests: RwLock::new(Arc::new(digests)),
+            reload: tokio::sync::Mutex::new(Reload {
                 modified,
                 checked: Instant::now(),
             }),
@@ -76,44 +88,57 @@ impl ApiTokens {
 
     /// How many tokens are accepted now.
     pub fn count(&self) -> usize {
-        self.state
-            .lock()
+        self.current().len()
+    }
+
+    fn current(&self) -> Arc<Vec<digest::Digest>> {
+        self.digests
+            .read()
             .unwrap_or_else(|e| e.into_inner())
-            .digests
-            .len()
+            .clone()
     }
 
     /// Whether `presented` is one of the tokens. Every token is compared, each in
     /// constant time, so the time taken says nothing about which one matched.
-    pub fn accepts(&self, presented: &str) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.checked.elapsed() >= RELOAD_EVERY {
-            self.reload(&mut state);
+    pub async fn accepts(&self, presented: &str) -> bool {
+        if let Ok(mut reload) = self.reload.try_lock()
+            && reload.checked.elapsed() >= RELOAD_EVERY
+        {
+            self.look_again(&mut reload).await;
         }
         let presented = digest::digest(&digest::SHA256, presented.as_bytes());
-        state.digests.iter().fold(false, |found, d| {
+        self.current().iter().fold(false, |found, d| {
             equal_digests(d.as_ref(), presented.as_ref()) | found
         })
     }
 
-    fn reload(&self, state: &mut Loaded) {
-        state.checked = Instant::now();
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if modified.is_some() && modified == state.modified {
-            return;
-        }
-        match crate::files::read_to_string(&self.path).map(|t| parse(&t)) {
-            Ok(digests) if !digests.is_empty() => {
-                tracing::info!(path = %self.path.display(), tokens = digests.len(), "API tokens reloaded");
-                state.digests = digests;
-                state.modified = modified;
+    async fn look_again(&self, reload: &mut Reload) {
+        reload.checked = Instant::now();
+        let path = self.path.clone();
+        let known = reload.modified;
+        let Ok((modified, digests)) = tokio::task::spawn_blocking(move || {
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if modified.is_some() && modified == known {
+                return (modified, None);
             }
-            Ok(_) => {
+            let (modified, digests) = read_tokens(&path);
+            (modified, Some(digests))
+        })
+        .await
+        else {
+            return;
+        };
+        match digests {
+            None => {}
+            Some(Ok(digests)) if !digests.is_empty() => {
+                tracing::info!(path = %self.path.display(), tokens = digests.len(), "API tokens reloaded");
+                *self.digests.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(digests);
+                reload.modified = modified;
+            }
+            Some(Ok(_)) => {
                 tracing::warn!(path = %self.path.display(), "API tokens file holds no token: keeping the previous tokens")
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot read the API tokens file: keeping the previous tokens")
             }
         }
@@ -149,11 +174,15 @@ pub fn authorized(
                 };
                 let presented = header
                     .as_deref()
-                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .and_then(bearer_token)
                     .map(str::to_string)
                     .or_else(|| access_token(&query));
-                match presented {
-                    Some(token) if tokens.accepts(&token) => Ok(()),
+                let accepted = match &presented {
+                    Some(token) => tokens.accepts(token).await,
+                    None => false,
+                };
+                match accepted {
+                    true => Ok(()),
                     _ => {
                         crate::metrics::metrics().auth_failure();
                         Err(warp::reject::custom(Unauthorized))
@@ -162,6 +191,15 @@ pub fn authorized(
             }
         })
         .untuple_one()
+}
+
+/// The token of an `Authorization: Bearer <token>` header. The scheme is
+/// case-insensitive (RFC 9110 §11.1: `bearer` and `BEARER` are `Bearer`), and one or
+/// more spaces may follow it.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// `access_token` from a raw query string.
@@ -190,11 +228,17 @@ mod tests {
         .unwrap();
         let tokens = ApiTokens::load(path).unwrap();
         assert_eq!(tokens.count(), 2);
-        assert!(tokens.accepts("old-token"));
-        assert!(tokens.accepts("new-token"));
-        assert!(!tokens.accepts("new-token-but-longer"));
-        assert!(!tokens.accepts(""));
-        assert!(!tokens.accepts("# rotation: old then new"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(tokens.accepts("old-token").await);
+            assert!(tokens.accepts("new-token").await);
+            assert!(!tokens.accepts("new-token-but-longer").await);
+            assert!(!tokens.accepts("").await);
+            assert!(!tokens.accepts("# rotation: old then new").await);
+        });
     }
 
     #[test]
@@ -227,11 +271,31 @@ mod tests {
             .set_modified(later)
             .unwrap();
         tokio::time::advance(RELOAD_EVERY).await;
-        assert!(tokens.accepts("second-token"));
-        assert!(!tokens.accepts("first"));
+        assert!(tokens.accepts("second-token").await);
+        assert!(!tokens.accepts("first").await);
         std::fs::remove_file(&path).unwrap();
         tokio::time::advance(RELOAD_EVERY).await;
-        assert!(tokens.accepts("second-token"), "kept after a failed read");
+        assert!(
+            tokens.accepts("second-token").await,
+            "kept after a failed read"
+        );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for (header, token) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("Bearer   abc", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("Bearerabc", None),
+            ("abc", None),
+        ] {
+            assert_eq!(bearer_token(header), token, "{header:?}");
+        }
     }
 
     #[test]

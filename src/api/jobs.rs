@@ -134,6 +134,9 @@ pub struct LogQuery {
     pub since_time: Option<String>,
     pub limit_bytes: Option<u64>,
     pub previous: Option<bool>,
+    /// Checked by caller authentication (`api::auth`), not here.
+    #[serde(default, rename = "access_token")]
+    pub _access_token: Option<serde::de::IgnoredAny>,
 }
 
 fn log_query() -> impl Filter<Extract = (LogQuery,), Error = warp::Rejection> + Clone {
