@@ -1426,3 +1426,23 @@ async fn a_continue_token_the_apiserver_cannot_read_is_400() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_without_a_call() {
+    let (pki, api) = apiserver().await;
+    let state = state_for(&pki, &api);
+    let big = "x".repeat(300 * 1024);
+    let (code, body) = post_run(
+        &state,
+        "/api/test-runs",
+        json!({"image": "busybox:1.36", "commands": ["true"], "env": {"BIG": big}}),
+    )
+    .await;
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(body["error_type"], "ValidationError");
+    assert!(
+        body["message"].as_str().unwrap().contains("262144"),
+        "{body}"
+    );
+    assert_no_apiserver_call(&api, "an oversize body").await;
+}

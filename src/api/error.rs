@@ -52,6 +52,9 @@ pub enum ApiError {
     /// 414: the URL is longer than any route needs.
     #[error("the URL is longer than {} bytes", super::MAX_URL_BYTES)]
     UriTooLong,
+    /// 413: the request body is larger than the endpoint takes (the limit in bytes).
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(u64),
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -105,6 +108,7 @@ impl ApiError {
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, AuthenticationError),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, AuthenticationError),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, ValidationError),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ValidationError),
             Self::Kube(e) => match e {
                 KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)
@@ -192,6 +196,12 @@ pub struct UriTooLong;
 
 impl warp::reject::Reject for UriTooLong {}
 
+/// A request body over the endpoint's limit (in bytes): answered 413.
+#[derive(Debug)]
+pub struct BodyTooLarge(pub u64);
+
+impl warp::reject::Reject for BodyTooLarge {}
+
 /// A path parameter or query that did not parse: raised by the filters, answered 400.
 #[derive(Debug)]
 pub struct InvalidInput(pub String);
@@ -210,6 +220,8 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
     }
     let error = if rejection.find::<UriTooLong>().is_some() {
         ApiError::UriTooLong
+    } else if let Some(BodyTooLarge(limit)) = rejection.find() {
+        ApiError::PayloadTooLarge(*limit)
     } else if let Some(InvalidInput(message)) = rejection.find() {
         ApiError::Validation(message.clone())
     } else if rejection.is_not_found() {
@@ -218,8 +230,6 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
         ApiError::Validation(format!("invalid query: {e}"))
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
-    } else if let Some(e) = rejection.find::<warp::reject::PayloadTooLarge>() {
-        ApiError::Validation(e.to_string())
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
         ApiError::Validation(e.to_string())
     } else {

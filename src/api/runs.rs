@@ -73,7 +73,7 @@ pub fn list_route(
 }
 
 /// The request body, read up to `max` bytes whether or not it came with a
-/// `Content-Length` (a chunked body is fine); beyond `max`, 400 and the rest is not read.
+/// `Content-Length` (a chunked body is fine); beyond `max`, 413 and the rest is not read.
 fn bounded_body(max: u64) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
     warp::body::stream().and_then(move |stream| read_bounded(stream, max))
 }
@@ -93,7 +93,7 @@ where
         .map_err(|e| invalid(format!("cannot read the body: {e}")))?
     {
         if (body.len() + chunk.remaining()) as u64 > max {
-            return Err(invalid(format!("the body is larger than {max} bytes")));
+            return Err(warp::reject::custom(super::error::BodyTooLarge(max)));
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
