@@ -1,6 +1,7 @@
 //! `sparktest-k8s check`: what the troubleshooting guide asks people to do by hand —
 //! which config source, server, namespace and auth kind are used, the server version,
-//! and whether the service account holds every permission the service needs.
+//! whether the service account holds every permission the service needs, and which of
+//! the optional ones (watch, events) it has, with what is lost without each.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -62,6 +63,25 @@ pub const REQUIRED: &[Permission] = &[
     perm("", "pods", "", "get"),
     perm("", "pods", "", "list"),
     perm("", "pods", "log", "get"),
+];
+
+/// Beyond the documented Role, what `deploy/rbac.yaml` also grants, each with what is
+/// lost without it: the service works without them, with less.
+pub const OPTIONAL: &[(Permission, &str)] = &[
+    (
+        perm("batch", "jobs", "", "watch"),
+        "no watch-backed job cache (every status and log request reads the Job from the \
+         apiserver) and GET /api/k8s/jobs/{name}/watch fails",
+    ),
+    (
+        perm("", "pods", "", "watch"),
+        "no run-pod cache (every status, log and list request lists the pods) and \
+         GET /api/k8s/jobs/{name}/watch fails",
+    ),
+    (
+        perm("", "events", "", "list"),
+        "GET /api/k8s/jobs/{name}/events answers 502",
+    ),
 ];
 
 /// The `SelfSubjectAccessReview` body asking whether `permission` is granted in `namespace`.
@@ -172,6 +192,20 @@ pub async fn report(flags: &ClusterFlags) -> (String, bool) {
             Err(e) => {
                 let _ = writeln!(out, "  FAIL     {permission}: {e}");
                 missing.push(*permission);
+            }
+        }
+    }
+    let _ = writeln!(out, "optional, granted by deploy/rbac.yaml:");
+    for (permission, without) in OPTIONAL {
+        match is_allowed(client, &namespace, permission).await {
+            Ok(review) if review.status.allowed => {
+                let _ = writeln!(out, "  ok       {permission}");
+            }
+            Ok(_) => {
+                let _ = writeln!(out, "  absent   {permission}: {without}");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  unknown  {permission}: {e}");
             }
         }
     }

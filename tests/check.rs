@@ -67,6 +67,9 @@ async fn run_check(denied: Option<(&str, &str)>) -> (String, bool, String) {
         ("delete", "jobs"),
         ("get", "pods"),
         ("list", "pods"),
+        ("watch", "jobs"),
+        ("watch", "pods"),
+        ("list", "events"),
     ] {
         mount_ssar(&api.mock, verb, resource, denied != Some((verb, resource))).await;
     }
@@ -94,6 +97,35 @@ async fn check_fails_with_the_fix_when_a_permission_is_missing() {
     assert!(!ok);
     assert!(report.contains("MISSING  delete batch/jobs"), "{report}");
     assert!(report.contains("verbs: [\"delete\"]"), "{report}");
+}
+
+#[tokio::test]
+async fn check_reports_a_missing_watch_or_events_permission_as_optional_with_its_cost() {
+    for (denied, line, cost) in [
+        (
+            ("watch", "jobs"),
+            "absent   watch batch/jobs",
+            "no watch-backed job cache",
+        ),
+        (
+            ("watch", "pods"),
+            "absent   watch core/pods",
+            "no run-pod cache",
+        ),
+        (
+            ("list", "events"),
+            "absent   list core/events",
+            "/events answers 502",
+        ),
+    ] {
+        let (report, ok, _) = run_check(Some(denied)).await;
+        assert!(ok, "optional: the check still passes\n{report}");
+        assert!(report.contains(line), "{report}");
+        assert!(report.contains(cost), "{report}");
+    }
+    let (report, _, _) = run_check(None).await;
+    assert!(report.contains("ok       watch batch/jobs"), "{report}");
+    assert!(report.contains("ok       list core/events"), "{report}");
 }
 
 #[tokio::test]
