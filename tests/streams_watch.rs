@@ -420,3 +420,104 @@ async fn a_job_deleted_while_running_ends_the_watch_as_terminating() {
         .collect();
     assert_eq!(seen, [("running", None), ("terminating", Some("Deleted"))]);
 }
+
+// ---------------------------------------------------------------------------------------
+// The first event already knows the pods (issue 13).
+
+const IMAGEPULL: &str = "test-job-imagepull";
+
+/// Job `job` (85 or a variant) with 86's pod, stuck in ImagePullBackOff; its watch and
+/// the pods' watch stay quiet. The pods are listed by `pod_selector`. Returns the pod
+/// list's path.
+fn imagepull_scenario(api: &FakeApiserver, job: &Value, pod_selector: &str) -> String {
+    api.get(&job_path(IMAGEPULL), vec![Answer::json(200, job)]);
+    let list = job_list_path(IMAGEPULL);
+    api.get(
+        &list,
+        vec![Answer::json(200, &job_list(vec![job.clone()], "560"))],
+    );
+    let quiet = Answer::endless(200, "application/json", SCALED_SECOND, None);
+    api.get(&watch_path(&list, "560"), vec![quiet.clone()]);
+    let pods = format!("/api/v1/namespaces/default/pods?labelSelector={pod_selector}");
+    api.get(&pods, vec![recorded_answer("86_pods_list_job_imagepull")]);
+    api.get(&watch_path(&pods, "564"), vec![quiet]);
+    pods
+}
+
+/// Opens the watch of the image-pull job: its first event, and what came in the next
+/// 300 ms (nothing, when nothing changes).
+async fn first_watch_event(api: &FakeApiserver) -> (Value, Vec<String>) {
+    let service = start_service(api, 8).await;
+    let mut events = open_sse(
+        service.addr,
+        &format!("/api/k8s/jobs/{IMAGEPULL}/watch"),
+        &[],
+    )
+    .await;
+    let (_, first) = expect_event(&mut events, "status").await;
+    let mut more = Vec::new();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), async {
+        while let Some(event) = next_event(&mut events).await {
+            more.push(format!("{}: {}", event.event, event.data));
+        }
+    })
+    .await;
+    if quiet.is_ok() {
+        more.push("(the stream ended)".into());
+    }
+    drop(events);
+    assert!(service.streams_drain(Duration::from_secs(3)).await);
+    (first, more)
+}
+
+/// The first event is `pending` with the kubelet's reason, and nothing follows.
+fn assert_image_pull(first: &Value, more: &[String]) {
+    assert_eq!(
+        (first["status"].as_str(), first["reason"].as_str()),
+        (Some("pending"), Some("ImagePullBackOff")),
+        "{first}"
+    );
+    assert_eq!(
+        first["message"],
+        "Back-off pulling image \"registry.invalid/nope:1\""
+    );
+    assert_eq!(
+        more,
+        [] as [String; 0],
+        "nothing else while nothing changes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_watch_event_of_a_pod_that_cannot_pull_is_pending() {
+    // 85: `active` 1 and no `ready` count: only the pod says it is not running.
+    let api = FakeApiserver::start().await;
+    let job = recorded_json("85_job_get_imagepull");
+    let uid = uid_of(&job);
+    imagepull_scenario(&api, &job, &format!("controller-uid%3D{uid}"));
+    let (first, more) = first_watch_event(&api).await;
+    assert_image_pull(&first, &more);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_a_selector_never_watches_every_pod_of_the_namespace() {
+    // A Job as a client may hold it with neither `spec.selector` nor a uid: its pods are
+    // the ones labelled with its name, as `jobs::job_pods` selects them.
+    let api = FakeApiserver::start().await;
+    let mut job = recorded_json("85_job_get_imagepull");
+    job["spec"].as_object_mut().unwrap().remove("selector");
+    job["metadata"].as_object_mut().unwrap().remove("uid");
+    let pods = imagepull_scenario(&api, &job, &format!("job-name%3D{IMAGEPULL}"));
+    let (first, more) = first_watch_event(&api).await;
+    let pod_requests: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /api/v1/namespaces/default/pods"))
+        .collect();
+    assert!(!pod_requests.is_empty());
+    assert!(
+        pod_requests.iter().all(|r| r.starts_with(&get(&pods))),
+        "{pod_requests:#?}"
+    );
+    assert_image_pull(&first, &more);
+}

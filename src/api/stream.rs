@@ -174,14 +174,14 @@ async fn watch(
     let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?.clone();
     let permit = permit(&state)?;
-    jobs::get_job(&client, &ns, &name).await?;
+    let job = jobs::get_job(&client, &ns, &name).await?;
     let (tx, rx) = mpsc::channel(BUFFER);
     let shutdown = state.shutting_down();
     tokio::spawn(async move {
         let _permit = permit;
         let _active = metrics().stream_opened();
         tokio::select! {
-            () = watch_job(client, ns, name, tx) => {}
+            () = watch_job(client, ns, name, job, tx) => {}
             () = shutdown => {}
         }
     });

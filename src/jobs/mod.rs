@@ -54,12 +54,12 @@ pub async fn get_job(client: &Client, ns: &Namespace, name: &JobName) -> Result<
         .map_err(|e| JobError::from_kube(e, name, ns))
 }
 
-/// The Job's pods, selected by the Job's own `spec.selector` (the `controller-uid`
-/// label, which every Kubernetes version sets; the `job-name` label moved to
-/// `batch.kubernetes.io/job-name` in 1.27).
-pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<Pod>, KubeError> {
-    let selector = job
-        .spec
+/// The label selector of a Job's pods (`labelSelector` syntax): the Job's own
+/// `spec.selector` (the `controller-uid` label, which every Kubernetes version sets;
+/// the `job-name` label moved to `batch.kubernetes.io/job-name` in 1.27), else its
+/// `controller-uid`, else its `job-name`. Never empty: no Job selects every pod.
+pub fn pod_selector(job: &Job) -> String {
+    job.spec
         .selector
         .as_ref()
         .and_then(resources::LabelSelector::to_query)
@@ -69,7 +69,12 @@ pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<
                 .as_ref()
                 .map(|uid| format!("controller-uid={uid}"))
         })
-        .unwrap_or_else(|| format!("job-name={}", job.metadata.name));
+        .unwrap_or_else(|| format!("job-name={}", job.metadata.name))
+}
+
+/// The Job's pods, selected by [`pod_selector`].
+pub async fn job_pods(client: &Client, ns: &Namespace, job: &Job) -> Result<Vec<Pod>, KubeError> {
+    let selector = pod_selector(job);
     let path = format!(
         "{}{}",
         pods_path(ns.as_str()),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::status::{self, Phase, StatusView};
-use super::{JobError, get_job, job_pods};
+use super::{JobError, get_job, job_pods, pod_selector};
 use crate::kube::resources::{Job, Pod, encode, jobs_path, pod_log_path, pods_path, query};
 use crate::kube::watch::{Event, Watcher};
 use crate::kube::{Client, KubeError};
@@ -415,8 +415,11 @@ impl Piece {
 }
 
 /// Watches one Job (a watch with `fieldSelector=metadata.name=NAME`) and its pods (by
-/// the Job's selector), sending a `status` event whenever the derived status changes;
-/// ends after a terminal status or when the Job is deleted.
+/// [`pod_selector`], the selector [`job_pods`] lists them by), sending a `status` event
+/// whenever the derived status changes; ends after a terminal status or when the Job is
+/// deleted. `job` is the Job as just read: its pods are listed first, so that the first
+/// event already knows them (a pod in `ImagePullBackOff` makes the first event
+/// `pending`, not `running`); the Job's watch starts once they are.
 ///
 /// Each watcher runs in its own task feeding one channel, so an event of one never
 /// cancels a request of the other in flight; both tasks end with this function.
@@ -424,18 +427,25 @@ pub async fn watch_job(
     client: Client,
     ns: Namespace,
     name: JobName,
+    job: Job,
     tx: mpsc::Sender<StreamEvent>,
 ) {
     let (changes_tx, mut changes) = mpsc::channel::<Result<Change, KubeError>>(16);
-    let selector = format!("fieldSelector={}", encode(&format!("metadata.name={name}")));
-    let jobs: Watcher<Job> = Watcher::new(client.clone(), &jobs_path(ns.as_str()), &selector);
-    let mut tasks = Tasks(vec![tokio::spawn(run_watcher(
-        jobs,
-        changes_tx.clone(),
-        Change::Job,
-    ))]);
+    let watch_pods = |selector: &str, generation: u64| {
+        let selector = format!("labelSelector={}", encode(selector));
+        let watcher: Watcher<Pod> =
+            Watcher::new(client.clone(), &pods_path(ns.as_str()), &selector);
+        tokio::spawn(run_watcher(watcher, changes_tx.clone(), move |event| {
+            Change::Pod(generation, event)
+        }))
+    };
+    let mut selector = pod_selector(&job);
+    let mut generation = 0u64;
+    // tasks[0] watches the pods, tasks[1] (once the pods are listed) the Job.
+    let mut tasks = Tasks(vec![watch_pods(&selector, generation)]);
     let mut job: Option<Job> = None;
-    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+    // `None` until the pods of the current selector are listed.
+    let mut pods: Option<BTreeMap<String, Pod>> = None;
     let mut last_sent: Option<StatusView> = None;
     loop {
         let step = tokio::select! {
@@ -472,37 +482,49 @@ pub async fn watch_job(
                 let _ = tx.send(StreamEvent::Status(view)).await;
                 return;
             }
-            Change::Pod(Event::Restarted(list)) => {
-                pods = list
-                    .into_iter()
-                    .map(|p| (p.metadata.name.clone(), p))
-                    .collect();
+            // Events of a pod watch since replaced.
+            Change::Pod(g, _) if g != generation => {}
+            Change::Pod(_, Event::Restarted(list)) => {
+                pods = Some(
+                    list.into_iter()
+                        .map(|p| (p.metadata.name.clone(), p))
+                        .collect(),
+                );
+                if tasks.0.len() == 1 {
+                    let selector =
+                        format!("fieldSelector={}", encode(&format!("metadata.name={name}")));
+                    let jobs: Watcher<Job> =
+                        Watcher::new(client.clone(), &jobs_path(ns.as_str()), &selector);
+                    tasks.0.push(tokio::spawn(run_watcher(
+                        jobs,
+                        changes_tx.clone(),
+                        Change::Job,
+                    )));
+                }
             }
-            Change::Pod(Event::Applied(p)) => {
-                pods.insert(p.metadata.name.clone(), p);
+            Change::Pod(_, Event::Applied(p)) => {
+                if let Some(pods) = &mut pods {
+                    pods.insert(p.metadata.name.clone(), p);
+                }
             }
-            Change::Pod(Event::Deleted(p)) => {
-                pods.remove(&p.metadata.name);
+            Change::Pod(_, Event::Deleted(p)) => {
+                if let Some(pods) = &mut pods {
+                    pods.remove(&p.metadata.name);
+                }
             }
         }
         let Some(current) = &job else { continue };
-        if tasks.0.len() == 1 {
-            // The Job is known: watch its pods too, by its own selector.
-            let selector = current
-                .spec
-                .selector
-                .as_ref()
-                .and_then(crate::kube::resources::LabelSelector::to_query)
-                .map(|s| format!("labelSelector={}", encode(&s)))
-                .unwrap_or_default();
-            let pod_watcher: Watcher<Pod> =
-                Watcher::new(client.clone(), &pods_path(ns.as_str()), &selector);
-            tasks.0.push(tokio::spawn(run_watcher(
-                pod_watcher,
-                changes_tx.clone(),
-                Change::Pod,
-            )));
+        let wanted = pod_selector(current);
+        if wanted != selector {
+            // Another Job of that name (deleted and created again): its own pods.
+            selector = wanted;
+            generation += 1;
+            pods = None;
+            tasks.0[0].abort();
+            tasks.0[0] = watch_pods(&selector, generation);
+            continue;
         }
+        let Some(pods) = &pods else { continue };
         let pod_list: Vec<Pod> = pods.values().cloned().collect();
         let view = StatusView::new(current, status::job_state(current, Some(&pod_list)));
         if last_sent.as_ref() != Some(&view) {
@@ -520,7 +542,9 @@ pub async fn watch_job(
 
 enum Change {
     Job(Event<Job>),
-    Pod(Event<Pod>),
+    /// An event of the pod watch of this generation (a new one starts when the Job's
+    /// selector changes).
+    Pod(u64, Event<Pod>),
 }
 
 /// Tasks aborted when dropped: a watcher's upstream request ends with its stream.
@@ -539,7 +563,7 @@ impl Drop for Tasks {
 async fn run_watcher<T: serde::de::DeserializeOwned>(
     mut watcher: Watcher<T>,
     out: mpsc::Sender<Result<Change, KubeError>>,
-    wrap: fn(Event<T>) -> Change,
+    wrap: impl Fn(Event<T>) -> Change,
 ) {
     let mut failures = 0u32;
     loop {
@@ -607,5 +631,27 @@ mod tests {
             [(ts.clone(), "new, in two ".into()), (ts, "pieces".into())]
         );
         assert_eq!(after.as_deref(), Some("2026-11-26T11:48:21.000000000Z"));
+    }
+
+    #[test]
+    fn a_job_without_selector_or_uid_selects_its_pods_by_name() {
+        let job = |v: serde_json::Value| -> Job { serde_json::from_value(v).unwrap() };
+        assert_eq!(
+            pod_selector(&job(serde_json::json!({"metadata": {"name": "j"}}))),
+            "job-name=j",
+            "never an empty selector, which would select every pod of the namespace"
+        );
+        assert_eq!(
+            pod_selector(&job(serde_json::json!({
+                "metadata": {"name": "j", "uid": "u"}, "spec": {"selector": {}}}))),
+            "controller-uid=u"
+        );
+        assert_eq!(
+            pod_selector(&job(
+                serde_json::json!({"metadata": {"name": "j", "uid": "u"},
+                "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "v"}}}})
+            )),
+            "batch.kubernetes.io/controller-uid=v"
+        );
     }
 }
