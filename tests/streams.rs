@@ -89,7 +89,7 @@ async fn log_lines_arrive_as_they_are_written_then_the_final_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_moves_the_stream_to_the_next_pod() {
     let api = FakeApiserver::start().await;
-    let (first, second) = retry_scenario(&api);
+    let (first, second) = retry_scenario(&api, &recorded_json("23_pods_list_job_retry_two_pods"));
     let service = start_service(&api, 8).await;
 
     let mut events = open_sse(
@@ -137,10 +137,9 @@ async fn a_retry_moves_the_stream_to_the_next_pod() {
             get(&follow_tail("test-job-retry-pv8j6", 100)),
             get(&job),
             get(&pods),
-            get(&follow_since(
-                "test-job-retry-wdgs5",
-                "2026-11-26T11%3A48%3A21Z"
-            )),
+            // The next pod from its start: what it logged is all new to the client,
+            // whatever its node's clock says of it.
+            get(&follow_plain("test-job-retry-wdgs5")),
             get(&job),
             get(&pods),
         ]
@@ -216,6 +215,7 @@ async fn last_event_id_resumes_after_that_line() {
     let lines = lines_of("45_log_running_follow");
     let (resume_at, _) = split_line(&lines[2]);
     assert_eq!(resume_at, "2026-11-26T11:48:33.479859000Z");
+    let last_event_id = event_id("test-job-running-dvhw8", &resume_at);
     // What the apiserver sends for sinceTime=11:48:33: the lines from that second on,
     // in the chunks they arrived in.
     let chunks = arrival_chunks(
@@ -236,7 +236,7 @@ async fn last_event_id_resumes_after_that_line() {
     let mut events = open_sse(
         service.addr,
         "/api/k8s/jobs/test-job-running/logs/stream",
-        &[("Last-Event-ID", &resume_at)],
+        &[("Last-Event-ID", &last_event_id)],
     )
     .await;
 
@@ -391,6 +391,306 @@ async fn a_very_long_line_arrives_whole_and_the_stream_goes_on() {
     );
     assert_eq!(texts, expected);
     assert_eq!(all.last().unwrap().event, "status");
+}
+
+// ---------------------------------------------------------------------------------------
+// 3d. Several pods: each pod's lines are its own (issue 13).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_a_node_whose_clock_is_behind_loses_no_line() {
+    // wdgs5 ran on a node whose clock is 7 s behind pv8j6's: its kubelet stamps every
+    // line of it before pv8j6's last one.
+    let mut pods = recorded_json("23_pods_list_job_retry_two_pods");
+    let wdgs5 = &mut pods["items"][1];
+    assert_eq!(wdgs5["metadata"]["name"], "test-job-retry-wdgs5");
+    wdgs5["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"] =
+        "2026-11-26T11:48:18Z".into();
+    let api = FakeApiserver::start().await;
+    let (first, second) = retry_scenario(&api, &pods);
+    assert!(split_line(second.last().unwrap()).0 < split_line(first.last().unwrap()).0);
+    let service = start_service(&api, 8).await;
+
+    let mut events = open_sse(
+        service.addr,
+        "/api/k8s/jobs/test-job-retry/logs/stream",
+        &[],
+    )
+    .await;
+
+    expect_event(&mut events, "pod").await;
+    for line in &first {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, "test-job-retry-pv8j6", line);
+    }
+    expect_event(&mut events, "pod").await;
+    for line in &second {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, "test-job-retry-wdgs5", line);
+    }
+    let (_, status) = expect_event(&mut events, "status").await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(rest(&mut events).await, []);
+}
+
+/// `count` lines of `pod`, a quarter of a second apart from `first_nanos` (of the day).
+fn parallel_log(pod: &str, first_nanos: u64, count: u64) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let at = kubelet_timestamp(first_nanos + i * 250_000_000);
+            format!("{at} Processing batch {} of {count} on {pod}\n", i + 1)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_stream_skips_exactly_what_each_pod_delivered() {
+    // Job 90 (parallelism 2) with its two pods 89, both done: they ran side by side, so
+    // their lines interleave in time.
+    let (a, b) = ("test-job-parallel-2bb9x", "test-job-parallel-w85n9");
+    let mut job = job_with_status_of("90_job_get_parallel_two_active", "09_job_get_completed");
+    job["status"]["succeeded"] = 2.into();
+    let mut pods = recorded_json("89_pods_list_job_parallel_two_running");
+    for pod in pods["items"].as_array_mut().unwrap() {
+        pod["status"]["phase"] = "Succeeded".into();
+        pod["status"]["containerStatuses"][0]["state"] = json!({"terminated": {
+            "exitCode": 0, "reason": "Completed",
+            "startedAt": "2026-11-26T12:06:19Z", "finishedAt": "2026-11-26T12:06:21Z"}});
+    }
+    assert_eq!(pods["items"][0]["metadata"]["name"], a);
+    let start = seconds_of_day("2026-11-26T12:06:19Z") * 1_000_000_000;
+    let (a_lines, b_lines) = (
+        parallel_log(a, start, 6),
+        parallel_log(b, start + 100_000_000, 6),
+    );
+    let api = FakeApiserver::start().await;
+    api.get(
+        &job_path("test-job-parallel"),
+        vec![Answer::json(200, &job)],
+    );
+    api.get(&pods_path(&uid_of(&job)), vec![Answer::json(200, &pods)]);
+    // The first client gets three lines of a, then leaves.
+    api.get(
+        &follow_tail(a, 100),
+        vec![Answer::chunks(
+            200,
+            "text/plain",
+            vec![
+                (Duration::ZERO, a_lines[..3].concat().into_bytes()),
+                (Duration::from_secs(5), a_lines[3..].concat().into_bytes()),
+            ],
+        )],
+    );
+    let service = start_service(&api, 8).await;
+    let path = "/api/k8s/jobs/test-job-parallel/logs/stream";
+    let mut events = open_sse(service.addr, path, &[]).await;
+    expect_event(&mut events, "pod").await;
+    let mut last_id = String::new();
+    for line in &a_lines[..3] {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, a, line);
+        last_id = event.id;
+    }
+    drop(events);
+    assert!(service.streams_drain(Duration::from_secs(3)).await);
+
+    // It comes back with the last id it saw, as EventSource does. a is asked from that
+    // line's second; b, which the client has nothing of, from its start, although its
+    // first lines are older than the resume point.
+    let (resume_at, _) = split_line(&a_lines[2]);
+    let since = format!("{}Z", &resume_at[..19]).replace(':', "%3A");
+    api.get(
+        &follow_since(a, &since),
+        vec![Answer::full(200, "text/plain", a_lines.concat())],
+    );
+    api.get(
+        &follow_plain(b),
+        vec![Answer::full(200, "text/plain", b_lines.concat())],
+    );
+    let mut events = open_sse(service.addr, path, &[("Last-Event-ID", &last_id)]).await;
+
+    let (_, pod) = expect_event(&mut events, "pod").await;
+    assert_eq!(pod["pod"], a);
+    for line in &a_lines[3..] {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, a, line);
+    }
+    let (_, pod) = expect_event(&mut events, "pod").await;
+    assert_eq!(
+        (pod["pod"].as_str(), pod["previous_pod"].as_str()),
+        (Some(b), Some(a))
+    );
+    for line in &b_lines {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, b, line);
+    }
+    let (_, status) = expect_event(&mut events, "status").await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(rest(&mut events).await, []);
+    assert_eq!(
+        api.count(&follow_since(a, &since)),
+        1,
+        "{:#?}",
+        api.requests()
+    );
+    assert_eq!(api.count(&follow_plain(b)), 1, "{:#?}", api.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_event_id_with_an_offset_is_a_time_not_text() {
+    // 45's third line, 11:48:33.479859Z, written at +02:00: the same instant.
+    let lines = lines_of("45_log_running_follow");
+    assert_eq!(split_line(&lines[2]).0, "2026-11-26T11:48:33.479859000Z");
+    let at = "2026-11-26T13:48:33.479859+02:00";
+    let chunks = arrival_chunks(
+        "45_log_running_follow",
+        &common::recorded("45_log_running_follow").body,
+    );
+    // The bare timestamp an earlier version sent, and the pod's form.
+    for id in [at.to_string(), format!("test-job-running-dvhw8/{at}")] {
+        let api = FakeApiserver::start().await;
+        let follow = follow_since("test-job-running-dvhw8", "2026-11-26T11%3A48%3A33Z");
+        running_job_scenario(
+            &api,
+            (
+                follow.clone(),
+                Answer::chunks(200, "text/plain", chunks[2..].to_vec()),
+            ),
+        );
+        let service = start_service(&api, 8).await;
+
+        let mut events = open_sse(
+            service.addr,
+            "/api/k8s/jobs/test-job-running/logs/stream",
+            &[("Last-Event-ID", &id)],
+        )
+        .await;
+
+        expect_event(&mut events, "pod").await;
+        for line in &lines[3..] {
+            let (event, data) = expect_event(&mut events, "log").await;
+            assert_log(&event, &data, "test-job-running-dvhw8", line);
+        }
+        let (_, status) = expect_event(&mut events, "status").await;
+        assert_eq!(status["status"], "completed", "{id}");
+        assert_eq!(api.count(&follow), 1, "{id}: {:#?}", api.requests());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_event_id_that_is_no_event_id_is_a_400_answer() {
+    let api = FakeApiserver::start().await;
+    let service = start_service(&api, 8).await;
+    for id in [
+        "yesterday",
+        "Pod-A/2026-11-26T11:48:19Z",
+        "p/2026-11-26T11:48:19",
+        "p/q/2026-11-26T11:48:19Z",
+    ] {
+        let path = format!(
+            "/api/k8s/jobs/test-job-running/logs/stream?last_event_id={}",
+            id.replace(':', "%3A").replace('/', "%2F")
+        );
+        let (status, _, body) = get_json(service.addr, &path).await;
+        assert_eq!(status, 400, "{id}: {body}");
+        assert_eq!(body["error_type"], "ValidationError", "{id}");
+    }
+    assert_eq!(
+        api.requests(),
+        [] as [String; 0],
+        "refused before any request"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 3e. A container that finished in a pod that runs on (a sidecar; issue 13).
+
+/// 22's pod d75q9 still Running: `main` has terminated as recorded, `sidecar` runs on.
+fn sidecar_pods() -> Value {
+    let mut pods = recorded_json("22_pods_list_job_uuid_two_containers");
+    let status = &mut pods["items"][0]["status"];
+    status["phase"] = "Running".into();
+    assert_eq!(status["containerStatuses"][1]["name"], "sidecar");
+    status["containerStatuses"][1]["state"] =
+        json!({"running": {"startedAt": "2026-11-26T11:48:19Z"}});
+    status["containerStatuses"][1]["ready"] = true.into();
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_container_in_a_running_pod_is_not_followed_again() {
+    let run = "550e8400-e29b-41d4-a716-446655440000";
+    let name = format!("test-run-{run}");
+    let pod = format!("{name}-d75q9");
+    let running = job_with_status_of("12_job_get_uuid_name", "11_job_get_running");
+    let (job, pods) = (job_path(&name), pods_path(&uid_of(&running)));
+    let sidecar = sidecar_pods();
+    let log = with_timestamps("37_log_two_containers_main", &sidecar, &pod, "main");
+    let lines = body_lines(&log);
+    let api = FakeApiserver::start().await;
+    api.get(&job, vec![Answer::json(200, &running)]);
+    api.get(&pods, vec![Answer::json(200, &sidecar)]);
+    let follow = follow_tail(&pod, 100);
+    api.get(&follow, vec![Answer::full(200, "text/plain", log.clone())]);
+    // A follow from the last line's second would get that line again, and end at once.
+    let (last, _) = split_line(lines.last().unwrap());
+    let again = follow_since(&pod, &format!("{}Z", &last[..19]).replace(':', "%3A"));
+    api.get(
+        &again,
+        vec![Answer::full(
+            200,
+            "text/plain",
+            lines.last().unwrap().clone(),
+        )],
+    );
+    let service = start_service(&api, 8).await;
+
+    let mut events = open_sse(
+        service.addr,
+        &format!("/api/test-runs/{run}/logs/stream"),
+        &[],
+    )
+    .await;
+    expect_event(&mut events, "pod").await;
+    for line in &lines {
+        let (event, data) = expect_event(&mut events, "log").await;
+        assert_log(&event, &data, &pod, line);
+    }
+
+    // 3 s here are 60 polls (50 ms here, 2 s in a cluster: two minutes). The stream
+    // looks again more and more rarely, and never opens main's log again.
+    let before = api.requests().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = api.requests()[before..].to_vec();
+    assert!(
+        during.len() <= 24,
+        "{} apiserver requests in 60 polls: {during:#?}",
+        during.len()
+    );
+    assert_eq!(
+        (api.count(&follow), api.count(&again)),
+        (1, 0),
+        "main's log is followed once: {:#?}",
+        api.requests()
+    );
+    // It says once why nothing comes: main exited, the pod runs on.
+    let (_, waiting) = expect_event(&mut events, "waiting").await;
+    assert_eq!(waiting["pod"], pod.as_str());
+    assert_eq!(waiting["reason"], "Completed");
+    assert!(
+        waiting["message"].as_str().unwrap().contains("main"),
+        "{waiting}"
+    );
+
+    // The Job finishes (the sidecar stopped): the stream ends with the final status.
+    api.get(&job, vec![recorded_answer("12_job_get_uuid_name")]);
+    api.get(
+        &pods,
+        vec![recorded_answer("22_pods_list_job_uuid_two_containers")],
+    );
+    let (_, status) = expect_event(&mut events, "status").await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(rest(&mut events).await, []);
+    assert_eq!((api.count(&follow), api.count(&again)), (1, 0));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -571,7 +871,7 @@ async fn a_client_that_leaves_closes_the_upstream_follow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_stream_over_websocket() {
     let api = FakeApiserver::start().await;
-    let (first, second) = retry_scenario(&api);
+    let (first, second) = retry_scenario(&api, &recorded_json("23_pods_list_job_retry_two_pods"));
     let service = start_service(&api, 8).await;
 
     let url = format!(
@@ -613,9 +913,11 @@ async fn the_log_stream_over_websocket() {
     assert_eq!(types, expected);
 
     let logs: Vec<&Value> = messages.iter().filter(|m| m["type"] == "log").collect();
-    for (message, line) in logs.iter().zip(first.iter().chain(&second)) {
+    let pods = std::iter::repeat_n("test-job-retry-pv8j6", first.len())
+        .chain(std::iter::repeat_n("test-job-retry-wdgs5", second.len()));
+    for ((message, line), pod) in logs.iter().zip(first.iter().chain(&second)).zip(pods) {
         let (timestamp, text) = split_line(line);
-        assert_eq!(message["id"], timestamp.as_str());
+        assert_eq!(message["id"], event_id(pod, &timestamp).as_str());
         assert_eq!(message["timestamp"], timestamp.as_str());
         assert_eq!(message["line"], text.as_str());
     }

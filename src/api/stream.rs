@@ -15,7 +15,7 @@ use super::error::{ApiError, reply};
 use super::jobs::param;
 use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
-use crate::jobs::stream::{FollowOptions, StreamEvent, follow_job, watch_job};
+use crate::jobs::stream::{FollowOptions, Resume, StreamEvent, follow_job, watch_job};
 use crate::jobs::{self, events::JobEvent};
 use crate::metrics::metrics;
 use crate::names::{JobName, RunId};
@@ -131,15 +131,18 @@ async fn log_stream(
         c.parse::<JobName>()
             .map_err(|e| ApiError::Validation(format!("invalid container name: {}", e.rule)))?;
     }
-    let after = match query.last_event_id {
-        // A Last-Event-ID is a kubelet timestamp this service sent as an event id.
-        Some(id) if crate::time::parse_rfc3339(&id).is_some() && id.len() <= 40 => Some(id),
-        Some(_) => {
+    // A Last-Event-ID is the id of a log event this service sent: `POD/TIMESTAMP` (or
+    // the bare timestamp of earlier versions).
+    let resume = match query.last_event_id.as_deref().map(Resume::parse) {
+        None => None,
+        Some(Some(resume)) => Some(resume),
+        Some(None) => {
             return Err(ApiError::Validation(
-                "Last-Event-ID must be the id of a log event (an RFC 3339 timestamp)".into(),
+                "Last-Event-ID must be the id of a log event (POD/TIMESTAMP, the timestamp \
+                 in RFC 3339)"
+                    .into(),
             ));
         }
-        None => None,
     };
     let client = state.client()?.clone();
     let permit = permit(&state)?;
@@ -148,7 +151,7 @@ async fn log_stream(
     let limits = state.log_limits();
     let options = FollowOptions {
         container: query.container,
-        after,
+        resume,
         tail_lines: query.tail.unwrap_or(100).min(limits.max_lines),
         poll: state.stream_limits().poll,
     };

@@ -2,9 +2,14 @@
 //! as it changes, sent as [`StreamEvent`]s into a bounded channel. A full channel
 //! (a slow client) pauses reading from the apiserver; a closed one (the client left)
 //! ends the task and drops the upstream request.
+//!
+//! [`follow_job`] reads the Job and its pods, asks [`follow::decide`] what to do next,
+//! and does it; [`watch_job`] keeps a watch on the Job and one on its pods.
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+pub mod follow;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
 use http::Method;
@@ -12,12 +17,15 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use self::follow::{Backoff, Next, Outcome, Progress, Start};
+pub use self::follow::{Resume, event_id};
 use super::status::{self, Phase, StatusView};
 use super::{JobError, get_job, job_pods, pod_selector};
 use crate::kube::resources::{Job, Pod, encode, jobs_path, pod_log_path, pods_path, query};
 use crate::kube::watch::{Event, Watcher};
 use crate::kube::{Client, KubeError};
 use crate::names::{JobName, Namespace};
+use crate::time::{format_rfc3339, parse_rfc3339};
 
 /// A log line longer than this is sent in pieces.
 const MAX_LINE: usize = 64 * 1024;
@@ -26,7 +34,8 @@ const MAX_LINE: usize = 64 * 1024;
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum StreamEvent {
-    /// A log line; `timestamp` (the kubelet's, nanoseconds) is the event id.
+    /// A log line; its event id is [`event_id`] of its pod and `timestamp` (the
+    /// kubelet's, nanoseconds).
     Log {
         pod: String,
         container: String,
@@ -64,10 +73,11 @@ impl StreamEvent {
         }
     }
 
-    /// The SSE event id: a log line's timestamp, for `Last-Event-ID`.
-    pub fn id(&self) -> Option<&str> {
+    /// The SSE event id, for `Last-Event-ID`: a log line's pod and timestamp
+    /// ([`event_id`]).
+    pub fn id(&self) -> Option<String> {
         match self {
-            Self::Log { timestamp, .. } => Some(timestamp),
+            Self::Log { pod, timestamp, .. } => Some(event_id(pod, timestamp)),
             _ => None,
         }
     }
@@ -77,8 +87,9 @@ impl StreamEvent {
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
     pub container: Option<String>,
-    /// Resume after this kubelet timestamp (`Last-Event-ID`): older lines are skipped.
-    pub after: Option<String>,
+    /// Resume after this log event (`Last-Event-ID`): what each pod delivered up to it
+    /// is skipped.
+    pub resume: Option<Resume>,
     /// Lines of history sent first (`tailLines`), unless resuming.
     pub tail_lines: u32,
     /// How often the job and its pods are read again while nothing can be streamed.
@@ -87,17 +98,20 @@ pub struct FollowOptions {
 
 /// Why streaming one pod's log stopped.
 enum PodLog {
-    /// The body ended (container finished, or the apiserver closed the follow).
-    Ended,
+    /// The body ended (container finished, or the apiserver closed the follow), after
+    /// this many lines were sent.
+    Ended { lines: u64 },
     /// The pod cannot give logs yet (204, or 400 "waiting to start").
     NotReady(String),
     /// The client went away.
     ClientGone,
 }
 
-/// Follows a job's logs until it reaches a terminal state or the client leaves. Pods are
-/// taken in creation order: each is streamed to its end, then the next (a retry)
-/// follows, announced by a `pod` event.
+/// Follows a job's logs until it reaches a terminal state or the client leaves: each
+/// pass reads the Job and its pods, and [`follow::decide`] says what to do (follow a
+/// pod's log, wait, or send the final status); this loop does it and records what was
+/// delivered. Pods are taken in creation order, and a move to another pod is announced
+/// by a `pod` event.
 pub async fn follow_job(
     client: Client,
     ns: Namespace,
@@ -105,91 +119,97 @@ pub async fn follow_job(
     options: FollowOptions,
     tx: mpsc::Sender<StreamEvent>,
 ) {
-    let mut finished: HashSet<String> = HashSet::new();
-    let mut current: Option<String> = None;
-    let mut after = options.after.clone();
+    let mut progress: Option<Progress> = None;
     let mut waiting: Option<(Option<String>, String)> = None;
-    let mut first_pod = true;
+    let mut backoff = Backoff::new(options.poll);
     loop {
-        let job = match get_job(&client, &ns, &name).await {
-            Ok(job) => job,
+        let (job, pods) = match job_and_pods(&client, &ns, &name).await {
+            Ok(read) => read,
             Err(e) => {
                 let _ = tx.send(StreamEvent::Failed(e)).await;
                 return;
             }
         };
-        let mut pods = match job_pods(&client, &ns, &job).await {
-            Ok(pods) => pods,
-            Err(e) => {
-                let _ = tx.send(StreamEvent::Failed(e.into())).await;
-                return;
-            }
-        };
-        pods.sort_by(|a, b| {
-            (&a.metadata.creation_timestamp, &a.metadata.name)
-                .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        // A resume point is placed among the pods as the first pass finds them.
+        let progress = progress.get_or_insert_with(|| match &options.resume {
+            Some(resume) => Progress::resumed(resume, &pods, options.container.as_deref()),
+            None => Progress::default(),
         });
-        // A pod whose log ended and that has finished is done.
-        if let Some(cur) = &current
-            && pods
-                .iter()
-                .any(|p| &p.metadata.name == cur && pod_finished(p))
-        {
-            finished.insert(cur.clone());
-        }
         let state = status::job_state(&job, Some(&pods));
-        let next = pods.iter().find(|p| !finished.contains(&p.metadata.name));
-        let Some(pod) = next else {
-            if state.phase.is_terminal() {
-                let _ = tx
-                    .send(StreamEvent::Status(StatusView::new(&job, state)))
-                    .await;
+        let container = options.container.as_deref();
+        let follow = match follow::decide(&state, &pods, progress, container, options.tail_lines) {
+            Next::Finish => {
+                let view = StatusView::new(&job, state);
+                let _ = tx.send(StreamEvent::Status(view)).await;
                 return;
             }
-            let reason = state.reason.clone().unwrap_or_else(|| "NoPod".into());
-            if !send_waiting(&tx, &mut waiting, None, reason, state.message.clone()).await {
-                return;
+            Next::Wait(wait) => {
+                let period = backoff.wait(wait.settled);
+                if !send_waiting(&tx, &mut waiting, wait.pod, wait.reason, wait.message).await
+                    || !pause(&tx, period).await
+                {
+                    return;
+                }
+                continue;
             }
-            if !pause(&tx, options.poll).await {
-                return;
-            }
+            Next::Follow(follow) => follow,
+        };
+        // `decide` picks one of `pods`.
+        let Some(pod) = pods.iter().find(|p| p.metadata.name == follow.pod) else {
             continue;
         };
-        if current.as_deref() != Some(&pod.metadata.name) {
+        if let Some(message) = follow.announce {
             let event = StreamEvent::Pod {
-                pod: pod.metadata.name.clone(),
-                previous_pod: current.clone(),
-                message: match &current {
-                    None => format!("streaming pod {}", pod.metadata.name),
-                    Some(prev) => format!(
-                        "pod {prev} finished; the Job controller started {}",
-                        pod.metadata.name
-                    ),
-                },
+                pod: follow.pod.clone(),
+                previous_pod: progress.current.replace(follow.pod.clone()),
+                message,
             };
             if tx.send(event).await.is_err() {
                 return;
             }
-            current = Some(pod.metadata.name.clone());
             waiting = None;
         }
-        let container = options
-            .container
-            .clone()
-            .or_else(|| super::pods::default_container(pod).map(str::to_string))
-            .unwrap_or_default();
-        let tail = (first_pod && after.is_none()).then_some(options.tail_lines);
-        first_pod = false;
-        match stream_pod_log(&client, &ns, pod, &container, tail, &mut after, &tx).await {
+        progress.followed = true;
+        let delivered = progress.pods.entry(follow.pod.clone()).or_default();
+        let log = stream_pod_log(
+            &client,
+            &ns,
+            pod,
+            &follow.container,
+            follow.from,
+            &mut delivered.after,
+            &tx,
+        )
+        .await;
+        match log {
             Ok(PodLog::ClientGone) => return,
-            Ok(PodLog::Ended) => {}
-            Ok(PodLog::NotReady(message)) => {
-                let (reason, _) = status::pod_waiting_reason(pod);
-                let pod_name = Some(pod.metadata.name.clone());
-                if !send_waiting(&tx, &mut waiting, pod_name, reason, Some(message)).await {
-                    return;
+            Ok(PodLog::Ended { lines }) => {
+                delivered.last = Some((follow.restarts, Outcome::Ended));
+                if lines > 0 {
+                    backoff.reset();
                 }
-                if !pause(&tx, options.poll).await {
+                // A follow that ended on a pod still running is looked at again soon
+                // (resumed from its last line if the apiserver closed it, or left once
+                // its container shows terminated); one that ended empty, later and
+                // later.
+                if !follow::pod_finished(pod) {
+                    let period = if lines > 0 {
+                        options.poll / 4
+                    } else {
+                        backoff.wait(true)
+                    };
+                    if !pause(&tx, period).await {
+                        return;
+                    }
+                }
+            }
+            Ok(PodLog::NotReady(message)) => {
+                delivered.last = Some((follow.restarts, Outcome::NotReady));
+                let (reason, _) = status::pod_waiting_reason(pod);
+                let pod_name = Some(follow.pod.clone());
+                if !send_waiting(&tx, &mut waiting, pod_name, reason, Some(message)).await
+                    || !pause(&tx, backoff.wait(false)).await
+                {
                     return;
                 }
             }
@@ -198,16 +218,22 @@ pub async fn follow_job(
                 return;
             }
         }
-        // A follow that ended on a pod still running (the apiserver closed it) is
-        // resumed from the last timestamp; give the pod a moment to change phase.
-        if !pod_finished(pod) && !pause(&tx, options.poll / 4).await {
-            return;
-        }
     }
 }
 
-fn pod_finished(pod: &Pod) -> bool {
-    matches!(pod.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+/// The Job and its pods in creation order (by name within a second).
+async fn job_and_pods(
+    client: &Client,
+    ns: &Namespace,
+    name: &JobName,
+) -> Result<(Job, Vec<Pod>), JobError> {
+    let job = get_job(client, ns, name).await?;
+    let mut pods = job_pods(client, ns, &job).await?;
+    pods.sort_by(|a, b| {
+        (&a.metadata.creation_timestamp, &a.metadata.name)
+            .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+    });
+    Ok((job, pods))
 }
 
 /// Sends a `waiting` event unless the same reason was the last one sent. Returns false
@@ -241,24 +267,16 @@ async fn pause(tx: &mpsc::Sender<StreamEvent>, period: Duration) -> bool {
     }
 }
 
-/// `2026-11-26T11:48:19.123456789Z` → `2026-11-26T11:48:19Z` (what `sinceTime` takes).
-fn whole_seconds(timestamp: &str) -> String {
-    match timestamp.split_once('.') {
-        Some((seconds, _)) => format!("{seconds}Z"),
-        None => timestamp.to_string(),
-    }
-}
-
-/// Follows one container's log, sending a `log` event per line. Lines at or before
-/// `after` are skipped (the kubelet writes fixed-width RFC 3339 nanosecond timestamps,
-/// so they compare as text); `after` advances with every line sent.
+/// Follows one container's log from `from`, sending a `log` event per line. Lines not
+/// newer than `after` (the kubelet's timestamps, compared as times) are skipped;
+/// `after` advances with every line sent.
 async fn stream_pod_log(
     client: &Client,
     ns: &Namespace,
     pod: &Pod,
     container: &str,
-    tail: Option<u32>,
-    after: &mut Option<String>,
+    from: Start,
+    after: &mut Option<SystemTime>,
     tx: &mpsc::Sender<StreamEvent>,
 ) -> Result<PodLog, KubeError> {
     let mut params = vec![
@@ -266,10 +284,12 @@ async fn stream_pod_log(
         ("follow", "true".to_string()),
         ("timestamps", "true".to_string()),
     ];
-    if let Some(since) = after.as_deref() {
-        params.push(("sinceTime", whole_seconds(since)));
-    } else if let Some(tail) = tail {
-        params.push(("tailLines", tail.to_string()));
+    match from {
+        // `sinceTime` takes whole seconds: the lines of that second already sent are
+        // skipped here.
+        Start::After(since) => params.push(("sinceTime", format_rfc3339(since))),
+        Start::Tail(lines) => params.push(("tailLines", lines.to_string())),
+        Start::Beginning => {}
     }
     let path = format!(
         "{}{}",
@@ -301,6 +321,7 @@ async fn stream_pod_log(
     let mut body = response.into_body();
     let mut line = BytesMut::new();
     let mut piece = Piece::default();
+    let mut lines = 0u64;
     loop {
         let frame = tokio::select! {
             () = tx.closed() => return Ok(PodLog::ClientGone),
@@ -330,23 +351,39 @@ async fn stream_pod_log(
                 None
             };
             if let Some((bytes, ends_line)) = part {
-                let sent = piece
+                match piece
                     .send(&pod.metadata.name, container, &bytes, ends_line, after, tx)
-                    .await;
-                if !sent {
-                    return Ok(PodLog::ClientGone);
+                    .await
+                {
+                    Sent::Gone => return Ok(PodLog::ClientGone),
+                    Sent::Line => lines += 1,
+                    Sent::Nothing => {}
                 }
             }
         }
     }
-    if !line.is_empty()
-        && !piece
+    if !line.is_empty() {
+        match piece
             .send(&pod.metadata.name, container, &line, true, after, tx)
             .await
-    {
-        return Ok(PodLog::ClientGone);
+        {
+            Sent::Gone => return Ok(PodLog::ClientGone),
+            Sent::Line => lines += 1,
+            Sent::Nothing => {}
+        }
     }
-    Ok(PodLog::Ended)
+    Ok(PodLog::Ended { lines })
+}
+
+/// What [`Piece::send`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// Sent a `log` event.
+    Line,
+    /// Skipped the piece (a line already delivered).
+    Nothing,
+    /// The client is gone.
+    Gone,
 }
 
 /// Where the stream is within a log line sent in pieces (a line longer than
@@ -366,17 +403,16 @@ enum Piece {
 impl Piece {
     /// Sends one piece as a `log` event. At a line start the piece begins with the
     /// kubelet timestamp, and the line is skipped unless it is newer than `after`
-    /// (fixed-width RFC 3339 nanosecond timestamps compare as text); `after` then
-    /// advances. Returns false when the client is gone.
+    /// (compared as times: an offset is not text); `after` then advances.
     async fn send(
         &mut self,
         pod: &str,
         container: &str,
         raw: &[u8],
         ends_line: bool,
-        after: &mut Option<String>,
+        after: &mut Option<SystemTime>,
         tx: &mpsc::Sender<StreamEvent>,
-    ) -> bool {
+    ) -> Sent {
         let text = String::from_utf8_lossy(raw);
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let text = text.strip_suffix('\r').unwrap_or(text);
@@ -385,32 +421,39 @@ impl Piece {
                 if !ends_line {
                     *self = Piece::Skipping;
                 }
-                return true;
+                return Sent::Nothing;
             }
             Piece::Sending(timestamp) => (timestamp, text),
             Piece::LineStart => {
                 let (timestamp, line) = text.split_once(' ').unwrap_or((text, ""));
-                if after.as_deref().is_some_and(|a| timestamp <= a) {
+                let time = parse_rfc3339(timestamp);
+                if let Some((time, after)) = time.zip(*after)
+                    && time <= after
+                {
                     if !ends_line {
                         *self = Piece::Skipping;
                     }
-                    return true;
+                    return Sent::Nothing;
                 }
-                *after = Some(timestamp.to_string());
+                if time.is_some() {
+                    *after = time;
+                }
                 (timestamp.to_string(), line)
             }
         };
         if !ends_line {
             *self = Piece::Sending(timestamp.clone());
         }
-        tx.send(StreamEvent::Log {
+        let event = StreamEvent::Log {
             pod: pod.to_string(),
             container: container.to_string(),
             timestamp,
             line: line.to_string(),
-        })
-        .await
-        .is_ok()
+        };
+        match tx.send(event).await {
+            Ok(()) => Sent::Line,
+            Err(_) => Sent::Gone,
+        }
     }
 }
 
@@ -590,47 +633,120 @@ async fn run_watcher<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
+    fn at(s: &str) -> SystemTime {
+        parse_rfc3339(s).unwrap()
+    }
+
+    /// Sends `parts` through one [`Piece`] from the resume point `after`; returns the
+    /// `(timestamp, line)` of the events sent and where `after` ended.
+    async fn send_all(
+        after: Option<&str>,
+        parts: &[(&str, bool)],
+    ) -> (Vec<(String, String)>, Option<SystemTime>) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut after = after.map(at);
+        let mut piece = Piece::default();
+        for (part, ends_line) in parts {
+            let sent = piece.send("p", "main", part.as_bytes(), *ends_line, &mut after, &tx);
+            assert_ne!(sent.await, Sent::Gone);
+        }
+        drop(tx);
+        let mut lines = Vec::new();
+        while let Some(event) = rx.recv().await {
+            let StreamEvent::Log {
+                line, timestamp, ..
+            } = event
+            else {
+                panic!("{event:?}")
+            };
+            lines.push((timestamp, line));
+        }
+        (lines, after)
+    }
+
     #[test]
-    fn since_time_takes_whole_seconds() {
+    fn since_time_takes_whole_seconds_in_utc() {
+        let since = |s: &str| format_rfc3339(at(s));
         assert_eq!(
-            whole_seconds("2026-11-26T11:48:19.123456789Z"),
+            since("2026-11-26T11:48:19.123456789Z"),
             "2026-11-26T11:48:19Z"
         );
         assert_eq!(
-            whole_seconds("2026-11-26T11:48:19Z"),
+            since("2026-11-26T13:48:19.999+02:00"),
             "2026-11-26T11:48:19Z"
         );
     }
 
     #[tokio::test]
     async fn lines_not_newer_than_the_resume_point_are_skipped() {
-        let (tx, mut rx) = mpsc::channel(8);
-        let mut after = Some("2026-11-26T11:48:20.000000000Z".to_string());
-        let mut piece = Piece::default();
-        for (part, ends_line) in [
-            ("2026-11-26T11:48:19.000000000Z old\n", true),
-            ("2026-11-26T11:48:20.000000000Z seen, in two ", false),
-            ("pieces\n", true),
-            ("2026-11-26T11:48:21.000000000Z new, in two ", false),
-            ("pieces\n", true),
-        ] {
-            let sent = piece.send("p", "main", part.as_bytes(), ends_line, &mut after, &tx);
-            assert!(sent.await);
-        }
-        drop(tx);
-        let mut lines = Vec::new();
-        while let Some(StreamEvent::Log {
-            line, timestamp, ..
-        }) = rx.recv().await
-        {
-            lines.push((timestamp, line));
-        }
+        let (lines, after) = send_all(
+            Some("2026-11-26T11:48:20.000000000Z"),
+            &[
+                ("2026-11-26T11:48:19.000000000Z old\n", true),
+                ("2026-11-26T11:48:20.000000000Z seen, in two ", false),
+                ("pieces\n", true),
+                ("2026-11-26T11:48:21.000000000Z new, in two ", false),
+                ("pieces\n", true),
+            ],
+        )
+        .await;
         let ts = "2026-11-26T11:48:21.000000000Z".to_string();
         assert_eq!(
             lines,
             [(ts.clone(), "new, in two ".into()), (ts, "pieces".into())]
         );
-        assert_eq!(after.as_deref(), Some("2026-11-26T11:48:21.000000000Z"));
+        assert_eq!(after, Some(at("2026-11-26T11:48:21Z")));
+    }
+
+    #[tokio::test]
+    async fn the_resume_point_is_a_time_whatever_its_offset() {
+        // 13:48:20.5+02:00 is 11:48:20.5Z: as text it is after every line here.
+        let (lines, _) = send_all(
+            Some("2026-11-26T13:48:20.5+02:00"),
+            &[
+                ("2026-11-26T11:48:20.400000000Z seen\n", true),
+                ("2026-11-26T11:48:20.500000000Z seen\n", true),
+                ("2026-11-26T11:48:20.600000000Z new\n", true),
+            ],
+        )
+        .await;
+        assert_eq!(
+            lines,
+            [(
+                "2026-11-26T11:48:20.600000000Z".to_string(),
+                "new".to_string()
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_without_a_timestamp_is_sent_and_moves_nothing() {
+        let (lines, after) =
+            send_all(Some("2026-11-26T11:48:20Z"), &[("unstamped line\n", true)]).await;
+        assert_eq!(lines, [("unstamped".to_string(), "line".to_string())]);
+        assert_eq!(after, Some(at("2026-11-26T11:48:20Z")));
+    }
+
+    #[test]
+    fn a_log_event_id_names_its_pod() {
+        let event = StreamEvent::Log {
+            pod: "test-job-x-abc12".into(),
+            container: "main".into(),
+            timestamp: "2026-11-26T11:48:19.123456789Z".into(),
+            line: "hello".into(),
+        };
+        let id = event.id().unwrap();
+        assert_eq!(id, "test-job-x-abc12/2026-11-26T11:48:19.123456789Z");
+        assert_eq!(
+            Resume::parse(&id).unwrap().pod.as_deref(),
+            Some("test-job-x-abc12")
+        );
+        let waiting = StreamEvent::Waiting {
+            pod: None,
+            reason: "NoActivePod".into(),
+            message: None,
+        };
+        assert_eq!(waiting.id(), None);
     }
 
     #[test]

@@ -378,13 +378,28 @@ pub fn assert_log(event: &Event, data: &Value, pod: &str, line: &str) {
 pub fn assert_container_log(event: &Event, data: &Value, pod: &str, container: &str, line: &str) {
     let (timestamp, text) = split_line(line);
     assert_eq!(
-        event.id, timestamp,
-        "a log event's id is its kubelet timestamp"
-    );
-    assert_eq!(
         data,
         &json!({"pod": pod, "container": container, "timestamp": timestamp, "line": text})
     );
+    assert_eq!(
+        event.id,
+        event_id(pod, &timestamp),
+        "a log event's id is its pod and kubelet timestamp"
+    );
+}
+
+/// The id of a log event: `POD/TIMESTAMP` (the README's live-stream section).
+pub fn event_id(pod: &str, timestamp: &str) -> String {
+    format!("{pod}/{timestamp}")
+}
+
+/// The lines of a log body, newline included.
+pub fn body_lines(body: &[u8]) -> Vec<String> {
+    String::from_utf8(body.to_vec())
+        .unwrap()
+        .split_inclusive('\n')
+        .map(str::to_string)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -414,47 +429,33 @@ pub fn running_job_scenario(api: &FakeApiserver, follow: (String, Answer)) {
     api.get(&follow.0, vec![follow.1]);
 }
 
-/// Job 13 (retried) with its pods 23: pv8j6 Failed, then wdgs5 Succeeded; each follow
-/// returns the whole log and ends (a finished container). Returns both logs' lines.
-pub fn retry_scenario(api: &FakeApiserver) -> (Vec<String>, Vec<String>) {
+/// Job 13 (retried) with its pods `pods` (23, or a variant of it): pv8j6 Failed, then
+/// wdgs5 Succeeded; each follow returns the whole log and ends (a finished container):
+/// the first with the history (`tailLines`), the next from its start. Returns both logs'
+/// lines.
+pub fn retry_scenario(api: &FakeApiserver, pods: &Value) -> (Vec<String>, Vec<String>) {
     let job = recorded_json("13_job_get_retry_failed_then_succeeded");
-    let pods = recorded_json("23_pods_list_job_retry_two_pods");
     let first = with_timestamps(
         "34_log_retry_first_failed_pod",
-        &pods,
+        pods,
         "test-job-retry-pv8j6",
         "main",
     );
     let second = with_timestamps(
         "35_log_retry_second_succeeded_pod",
-        &pods,
+        pods,
         "test-job-retry-wdgs5",
         "main",
     );
-    let first_lines: Vec<String> = String::from_utf8(first.clone())
-        .unwrap()
-        .split_inclusive('\n')
-        .map(str::to_string)
-        .collect();
-    let second_lines: Vec<String> = String::from_utf8(second.clone())
-        .unwrap()
-        .split_inclusive('\n')
-        .map(str::to_string)
-        .collect();
-    // The second pod is followed from the first one's last line, in whole seconds.
-    let (last, _) = split_line(first_lines.last().unwrap());
-    let since = format!("{}Z", &last[..19]).replace(':', "%3A");
+    let (first_lines, second_lines) = (body_lines(&first), body_lines(&second));
     api.get(&job_path("test-job-retry"), vec![Answer::json(200, &job)]);
-    api.get(
-        &pods_path(&uid_of(&job)),
-        vec![recorded_answer("23_pods_list_job_retry_two_pods")],
-    );
+    api.get(&pods_path(&uid_of(&job)), vec![Answer::json(200, pods)]);
     api.get(
         &follow_tail("test-job-retry-pv8j6", 100),
         vec![Answer::full(200, "text/plain", first)],
     );
     api.get(
-        &follow_since("test-job-retry-wdgs5", &since),
+        &follow_plain("test-job-retry-wdgs5"),
         vec![Answer::full(200, "text/plain", second)],
     );
     (first_lines, second_lines)
