@@ -37,6 +37,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod files;
+pub mod health;
 pub mod jobs;
 pub mod kube;
 pub mod metrics;
@@ -47,6 +48,7 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod time;
+pub mod tokens;
 
 use std::future::Future;
 use std::time::Duration;

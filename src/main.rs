@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sparktest_k8s::api::auth::ApiTokens;
+use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::cli::{Cli, Command, LogFormat};
 use sparktest_k8s::runs::templates::Templates;
 use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};

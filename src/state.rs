@@ -53,6 +53,17 @@ fn log_reads_within(by_cpu: usize, max_bytes: u64) -> usize {
         .max(1)
 }
 
+/// Why `?namespace=` cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// Not a namespace name at all.
+    #[error(transparent)]
+    Invalid(#[from] crate::names::InvalidName),
+    /// A namespace, but not one of those served.
+    #[error("namespace '{namespace}' is not served: allowed are {served} (ALLOWED_NAMESPACES)")]
+    NotServed { namespace: String, served: String },
+}
+
 /// Limits of the live streams.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -75,7 +86,7 @@ impl Default for StreamLimits {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Bearer tokens of callers; `None`: no caller authentication.
-    pub api_tokens: Option<Arc<crate::api::auth::ApiTokens>>,
+    pub api_tokens: Option<Arc<crate::tokens::ApiTokens>>,
     /// Whether DELETE may remove Jobs that SparkTest does not manage.
     pub delete_unmanaged: bool,
     /// Origins allowed by CORS; empty: none (same-origin only).
@@ -102,7 +113,7 @@ struct Inner {
     stream_permits: Arc<tokio::sync::Semaphore>,
     /// Log reads in flight (each holds a whole log and its JSON): more wait their turn.
     log_reads: tokio::sync::Semaphore,
-    health: crate::api::health::HealthCache,
+    health: crate::health::HealthCache,
     /// Flips to true when the server starts draining: live streams end at once.
     shutdown: tokio::sync::watch::Sender<bool>,
     /// True from SIGTERM on: `/readyz` answers 503.
@@ -142,7 +153,7 @@ impl AppState {
                 streams,
                 stream_permits: Arc::new(tokio::sync::Semaphore::new(streams.max_streams)),
                 log_reads: tokio::sync::Semaphore::new(max_concurrent_log_reads(logs.max_bytes)),
-                health: crate::api::health::HealthCache::default(),
+                health: crate::health::HealthCache::default(),
                 shutdown: tokio::sync::watch::Sender::new(false),
                 unready: std::sync::atomic::AtomicBool::new(false),
                 caches: std::sync::OnceLock::new(),
@@ -215,8 +226,7 @@ impl AppState {
 
     /// `?namespace=`: the service's own namespace when absent; a namespace outside the
     /// allowed ones is refused before any apiserver call.
-    pub fn scope(&self, requested: Option<&str>) -> Result<Namespace, crate::api::error::ApiError> {
-        use crate::api::error::ApiError;
+    pub fn scope(&self, requested: Option<&str>) -> Result<Namespace, ScopeError> {
         let Some(requested) = requested else {
             return Ok(self.namespace().clone());
         };
@@ -224,13 +234,14 @@ impl AppState {
         if self.namespaces().any(|allowed| *allowed == ns) {
             Ok(ns)
         } else {
-            Err(ApiError::Forbidden(format!(
-                "namespace '{ns}' is not served: allowed are {} (ALLOWED_NAMESPACES)",
-                self.namespaces()
+            Err(ScopeError::NotServed {
+                namespace: ns.to_string(),
+                served: self
+                    .namespaces()
                     .map(Namespace::as_str)
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+                    .join(", "),
+            })
         }
     }
 
@@ -283,7 +294,7 @@ impl AppState {
         self.inner.logs
     }
 
-    pub fn health_cache(&self) -> &crate::api::health::HealthCache {
+    pub fn health_cache(&self) -> &crate::health::HealthCache {
         &self.inner.health
     }
 }

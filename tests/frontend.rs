@@ -155,6 +155,12 @@ async fn listed_jobs_carry_the_name_and_definition_they_were_started_with() {
         )
         .mount(&api.mock)
         .await;
+    // The running job's pods, read for its status.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .respond_with(replay("21_pods_list_job_running"))
+        .mount(&api.mock)
+        .await;
     let (code, body) = call(&state_for(&pki, &api), "GET", "/api/k8s/jobs").await;
     assert_eq!(code, 200, "{body}");
     let rows = body["jobs"].as_array().unwrap();

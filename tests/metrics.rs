@@ -13,7 +13,7 @@ use openmetrics_parser::{
     openmetrics::parse_openmetrics,
 };
 use sparktest_k8s::AppState;
-use sparktest_k8s::api::auth::ApiTokens;
+use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::state::Policy;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::*;
 use sparktest_k8s::AppState;
-use sparktest_k8s::api::auth::ApiTokens;
+use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::state::Policy;
 use wiremock::Mock;
 use wiremock::matchers::path;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
+use crate::jobs::JobError;
+use crate::jobs::logs::LogsError;
 use crate::kube::KubeError;
 use crate::names::InvalidName;
 
@@ -72,9 +74,65 @@ impl From<crate::runs::InvalidRun> for ApiError {
     }
 }
 
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            JobError::Unmanaged { .. } => ApiError::Forbidden(e.to_string()),
+            JobError::Kube(k) => ApiError::Kube(k),
+        }
+    }
+}
+
+impl From<LogsError> for ApiError {
+    fn from(e: LogsError) -> Self {
+        match e {
+            LogsError::Job(j) => j.into(),
+            LogsError::NoSuchPod { .. } => ApiError::NotFound(e.to_string()),
+            LogsError::NoSuchContainer { .. } => ApiError::Validation(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::runs::CreateError> for ApiError {
+    fn from(e: crate::runs::CreateError) -> Self {
+        use crate::runs::CreateError;
+        match e {
+            CreateError::AlreadyExists { .. } => Self::Conflict(e.to_string()),
+            CreateError::Refused { ref fields, .. } => Self::InvalidFields {
+                fields: fields.clone(),
+                message: e.to_string(),
+            },
+            CreateError::Kube(k) => Self::Kube(k),
+        }
+    }
+}
+
+impl From<crate::jobs::ListError> for ApiError {
+    fn from(e: crate::jobs::ListError) -> Self {
+        use crate::jobs::ListError;
+        match e {
+            ListError::ContinueExpired(_) | ListError::ContinueInvalid(_) => {
+                Self::Validation(e.to_string())
+            }
+            ListError::Kube(k) => Self::Kube(k),
+        }
+    }
+}
+
 impl From<InvalidName> for ApiError {
     fn from(e: InvalidName) -> Self {
         Self::Validation(e.to_string())
+    }
+}
+
+impl From<crate::state::ScopeError> for ApiError {
+    fn from(e: crate::state::ScopeError) -> Self {
+        use crate::state::ScopeError;
+        match e {
+            ScopeError::Invalid(e) => e.into(),
+            ScopeError::NotServed { .. } => Self::Forbidden(e.to_string()),
+        }
     }
 }
 

@@ -9,33 +9,13 @@ use warp::{Filter, Reply};
 use super::error::{ApiError, InvalidInput, reply};
 use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
-use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
+use crate::jobs;
+use crate::jobs::logs::{JobLogs, LogOptions, job_logs};
 use crate::jobs::status::{Phase, StatusView};
 use crate::jobs::timeline::Timeline;
-use crate::jobs::{self, JobError};
 use crate::names::{JobName, RunId};
 use crate::state::AppState;
 use crate::time::now_rfc3339;
-
-impl From<JobError> for ApiError {
-    fn from(e: JobError) -> Self {
-        match e {
-            JobError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-            JobError::Unmanaged { .. } => ApiError::Forbidden(e.to_string()),
-            JobError::Kube(k) => ApiError::Kube(k),
-        }
-    }
-}
-
-impl From<LogsError> for ApiError {
-    fn from(e: LogsError) -> Self {
-        match e {
-            LogsError::Job(j) => j.into(),
-            LogsError::NoSuchPod { .. } => ApiError::NotFound(e.to_string()),
-            LogsError::NoSuchContainer { .. } => ApiError::Validation(e.to_string()),
-        }
-    }
-}
 
 /// A path segment parsed as `T`; anything else is a 400 naming the rule it broke.
 pub(crate) fn param<T>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone

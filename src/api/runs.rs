@@ -10,8 +10,6 @@ use warp::{Filter, Reply as _};
 use super::error::{ApiError, reply};
 use super::with_state;
 use crate::jobs::status::{self, StatusView};
-use crate::kube::KubeError;
-use crate::kube::resources::{Job, List, jobs_path, query};
 use crate::names::{DefinitionId, DisplayName, RunId};
 use crate::runs::{self, RunIdentity, RunSpec};
 use crate::state::AppState;
@@ -255,50 +253,14 @@ async fn create(
         test_definition_id,
     };
     let body = runs::job_body(&run, &ns, &resolved);
+    runs::create_job(client, &ns, &run.run_id, &body).await?;
     let RunIdentity {
         run_id,
         template,
         name,
         test_definition_id,
     } = run;
-    match runs::create_job(client, &ns, &body).await {
-        Ok(_) => crate::metrics::metrics().job_created(),
-        Err(KubeError::Api { code: 409, status })
-            if status.reason.as_deref() == Some("AlreadyExists") =>
-        {
-            return Err(ApiError::Conflict(format!(
-                "test run {run_id} already exists (job {job_name} in namespace {ns})"
-            )));
-        }
-        Err(KubeError::Api { code: 422, status }) => {
-            let causes = status
-                .details
-                .as_ref()
-                .and_then(|d| d.causes.clone())
-                .unwrap_or_default();
-            let fields: Vec<String> = causes.iter().filter_map(|c| c.field.clone()).collect();
-            let described: Vec<String> = causes
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {}",
-                        c.field.as_deref().unwrap_or("(job)"),
-                        c.message.as_deref().unwrap_or("invalid")
-                    )
-                })
-                .collect();
-            let message = if described.is_empty() {
-                status.message.clone().unwrap_or_default()
-            } else {
-                described.join("; ")
-            };
-            return Err(ApiError::InvalidFields {
-                message: format!("the apiserver refused the job: {message}"),
-                fields,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    }
+    crate::metrics::metrics().job_created();
     tracing::info!(run_id = %run_id, job = %job_name, namespace = %ns, template = template.as_deref().unwrap_or("-"), "test run created");
     let created = Created {
         run_id: run_id.to_string(),
@@ -384,34 +346,16 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
             "limit must be 1 to {MAX_PAGE}"
         )));
     }
-    let mut pairs = vec![
-        ("labelSelector", runs::SPARKTEST_SELECTOR.to_string()),
-        ("limit", limit.to_string()),
-    ];
-    let continued = q.continue_token.as_ref().is_some_and(|t| !t.is_empty());
-    if let Some(token) = q.continue_token.filter(|t| !t.is_empty()) {
-        if token.len() > MAX_CONTINUE || token.chars().any(char::is_control) {
-            return Err(ApiError::Validation(
-                "continue must be the token of the previous page".into(),
-            ));
-        }
-        pairs.push(("continue", token));
+    let continue_token = q.continue_token.filter(|t| !t.is_empty());
+    if let Some(token) = &continue_token
+        && (token.len() > MAX_CONTINUE || token.chars().any(char::is_control))
+    {
+        return Err(ApiError::Validation(
+            "continue must be the token of the previous page".into(),
+        ));
     }
     let client = state.client()?;
-    let path = format!("{}{}", jobs_path(ns.as_str()), query(&pairs));
-    let page: List<Job> = client.get_json(&path).await.map_err(|e| match e {
-        // An expired token: the apiserver says 410 with the reason.
-        KubeError::Api { code: 410, status } => ApiError::Validation(format!(
-            "the continue token expired; list again from the first page ({})",
-            status.message.as_deref().unwrap_or("410 Gone")
-        )),
-        // A token the apiserver cannot read.
-        KubeError::Api { code: 400, status } if continued => ApiError::Validation(format!(
-            "continue must be the token of the previous page ({})",
-            status.message.as_deref().unwrap_or("400 Bad Request")
-        )),
-        other => other.into(),
-    })?;
+    let page = crate::jobs::list_managed(client, &ns, limit, continue_token).await?;
     let states = crate::jobs::job_states(client, state.caches(&ns), &ns, &page.items).await?;
     let jobs = page
         .items

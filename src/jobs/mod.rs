@@ -151,6 +151,47 @@ pub async fn job_report(
     })
 }
 
+/// Why a page of SparkTest's Jobs cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The `continue` token has expired (the apiserver's 410): list from the start.
+    #[error("the continue token expired; list again from the first page ({0})")]
+    ContinueExpired(String),
+    /// The apiserver cannot read the `continue` token (its 400).
+    #[error("continue must be the token of the previous page ({0})")]
+    ContinueInvalid(String),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
+/// A page of SparkTest's Jobs (label `app=sparktest`) in `ns`: `limit` of them, after
+/// the page whose `continue` token is given.
+pub async fn list_managed(
+    client: &Client,
+    ns: &Namespace,
+    limit: u32,
+    continue_token: Option<String>,
+) -> Result<List<Job>, ListError> {
+    let mut pairs = vec![
+        ("labelSelector", crate::runs::SPARKTEST_SELECTOR.to_string()),
+        ("limit", limit.to_string()),
+    ];
+    let continued = continue_token.is_some();
+    if let Some(token) = continue_token {
+        pairs.push(("continue", token));
+    }
+    let path = format!("{}{}", resources::jobs_path(ns.as_str()), query(&pairs));
+    client.get_json(&path).await.map_err(|e| match e {
+        KubeError::Api { code: 410, status } => {
+            ListError::ContinueExpired(status.message.unwrap_or_else(|| "410 Gone".into()))
+        }
+        KubeError::Api { code: 400, status } if continued => {
+            ListError::ContinueInvalid(status.message.unwrap_or_else(|| "400 Bad Request".into()))
+        }
+        other => ListError::Kube(other),
+    })
+}
+
 /// The states of many Jobs (a page of the job list), each as [`job_report`] derives
 /// it, so that the list and `/status` never disagree. Only the Jobs whose state depends
 /// on their pods ([`status::needs_pods`]) have their pods read: from the pod cache when

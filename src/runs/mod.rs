@@ -572,22 +572,75 @@ pub fn job_body(
     })
 }
 
+/// Why the apiserver did not create a run's Job.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The Job `test-run-{run_id}` exists (the apiserver's 409 AlreadyExists): a run
+    /// id is used once per namespace.
+    #[error("test run {run_id} already exists (job test-run-{run_id} in namespace {namespace})")]
+    AlreadyExists { run_id: String, namespace: String },
+    /// The apiserver refused the Job (its 422 Invalid), naming the fields at fault.
+    #[error("the apiserver refused the job: {message}")]
+    Refused {
+        message: String,
+        fields: Vec<String>,
+    },
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
 /// `POST /apis/batch/v1/namespaces/{ns}/jobs`: the created Job, or the apiserver's
 /// refusal (409 when the run id is taken, 422 naming the invalid fields).
 pub async fn create_job(
     client: &Client,
     namespace: &Namespace,
+    run_id: &RunId,
     body: &serde_json::Value,
-) -> Result<Job, KubeError> {
+) -> Result<Job, CreateError> {
     let bytes =
         Bytes::from(serde_json::to_vec(body).map_err(|e| KubeError::Decode(e.to_string()))?);
-    client
+    let created = client
         .request_json(
             Method::POST,
             &jobs_path(namespace.as_str()),
             Some((bytes, "application/json")),
         )
-        .await
+        .await;
+    created.map_err(|e| match e {
+        KubeError::Api { code: 409, status }
+            if status.reason.as_deref() == Some("AlreadyExists") =>
+        {
+            CreateError::AlreadyExists {
+                run_id: run_id.to_string(),
+                namespace: namespace.to_string(),
+            }
+        }
+        KubeError::Api { code: 422, status } => {
+            let causes = status
+                .details
+                .as_ref()
+                .and_then(|d| d.causes.clone())
+                .unwrap_or_default();
+            let fields: Vec<String> = causes.iter().filter_map(|c| c.field.clone()).collect();
+            let described: Vec<String> = causes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c.field.as_deref().unwrap_or("(job)"),
+                        c.message.as_deref().unwrap_or("invalid")
+                    )
+                })
+                .collect();
+            let message = if described.is_empty() {
+                status.message.clone().unwrap_or_default()
+            } else {
+                described.join("; ")
+            };
+            CreateError::Refused { message, fields }
+        }
+        other => CreateError::Kube(other),
+    })
 }
 
 /// A new run id: a random (version 4) UUID.
