@@ -134,7 +134,9 @@ pub async fn run(flags: &ClusterFlags) -> ExitCode {
 /// The report text and whether every check passed.
 pub async fn report(flags: &ClusterFlags) -> (String, bool) {
     let mut out = String::new();
-    let (connection, config) = crate::state::connect(flags);
+    let found = cluster::find(&flags.environment());
+    let connection = crate::state::Connection::to(&found, flags.client_options());
+    let config = found.ok();
     let namespace = cluster::default_namespace(flags.namespace.as_deref(), config.as_ref());
     let client = match (&connection.client, &config) {
         (Ok(client), Some(config)) => {

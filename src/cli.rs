@@ -74,6 +74,26 @@ pub struct ClusterFlags {
     pub service_account_dir: PathBuf,
 }
 
+impl ClusterFlags {
+    /// The inputs of cluster discovery: these flags and the process environment.
+    pub fn environment(&self) -> crate::cluster::Environment {
+        crate::cluster::Environment::from_process(
+            self.kubeconfig.clone(),
+            self.context.clone(),
+            self.service_account_dir.clone(),
+        )
+    }
+
+    /// The Kubernetes client's timeouts.
+    pub fn client_options(&self) -> crate::kube::ClientOptions {
+        crate::kube::ClientOptions {
+            timeout: std::time::Duration::from_secs(self.timeout_seconds),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_seconds),
+            ..crate::kube::ClientOptions::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.

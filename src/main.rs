@@ -4,10 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::cli::{Cli, Command, LogFormat};
-use sparktest_k8s::runs::templates::Templates;
-use sparktest_k8s::{AppState, check, cluster, names::Namespace, state};
+use sparktest_k8s::{AppState, check};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,45 +24,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
-    let (connection, config) = state::connect(&settings.cluster);
-    let namespace =
-        cluster::default_namespace(settings.cluster.namespace.as_deref(), config.as_ref());
-    let namespace: Namespace = match namespace.parse() {
-        Ok(ns) => ns,
+    let state = match AppState::from_settings(&settings) {
+        Ok(state) => state,
         Err(e) => {
-            tracing::error!(error = %e, %namespace, "the namespace cannot be used");
-            return ExitCode::FAILURE;
-        }
-    };
-    let limits = state::LogLimits {
-        max_lines: settings.max_log_lines,
-        max_bytes: settings.max_log_bytes,
-    };
-    let api_tokens = match &settings.api_tokens_file {
-        None => {
-            tracing::warn!(
-                "caller authentication is OFF: set API_TOKENS_FILE to require bearer tokens"
-            );
-            None
-        }
-        Some(path) => match ApiTokens::load(path.clone()) {
-            Ok(tokens) => {
-                tracing::info!(path = %path.display(), tokens = tokens.count(), "caller authentication is on");
-                Some(std::sync::Arc::new(tokens))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot load the API tokens");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let Some(runs) = run_config(&settings) else {
-        return ExitCode::FAILURE;
-    };
-    let allowed_namespaces = match settings.allowed_namespaces() {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::error!(error = %e, "ALLOWED_NAMESPACES names an invalid namespace");
+            tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
@@ -76,22 +39,10 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%addr, %namespace, "serving the SparkTest Kubernetes API");
-    if connection.client.is_err() {
+    tracing::info!(%addr, namespace = %state.namespace(), "serving the SparkTest Kubernetes API");
+    if state.client().is_err() {
         tracing::warn!("serving without Kubernetes: the job endpoints answer 503");
     }
-    let streams = state::StreamLimits {
-        max_streams: settings.max_streams as usize,
-        ..state::StreamLimits::default()
-    };
-    let policy = state::Policy {
-        api_tokens,
-        delete_unmanaged: settings.delete_unmanaged,
-        cors_origins: settings.cors_origins.clone(),
-        allowed_namespaces,
-        runs: std::sync::Arc::new(runs),
-    };
-    let state = AppState::with_policy(connection, namespace, limits, streams, policy);
     state.start_caches();
     let drain = sparktest_k8s::Drain {
         delay: Duration::from_secs(settings.shutdown_delay_seconds),
@@ -100,35 +51,6 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
     sparktest_k8s::run(listener, state, shutdown_signal(), drain).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// The run defaults and the templates file, checked before serving: a broken one is
-/// logged naming the file, template and field, and the service does not start.
-fn run_config(settings: &sparktest_k8s::cli::Settings) -> Option<state::RunConfig> {
-    let defaults = match settings.run_defaults() {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = %e, "the run resource settings contradict each other");
-            return None;
-        }
-    };
-    let templates = match &settings.templates {
-        None => Default::default(),
-        Some(path) => match Templates::load(path, &defaults) {
-            Ok(t) => {
-                tracing::info!(path = %path.display(), templates = t.len(), "run templates loaded");
-                t
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot load the run templates");
-                return None;
-            }
-        },
-    };
-    Some(state::RunConfig {
-        defaults,
-        templates,
-    })
 }
 
 /// SIGTERM (sent by Kubernetes on every rollout) or SIGINT.

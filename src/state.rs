@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::ClusterFlags;
+use crate::cli::Settings;
 use crate::cluster::{self, ClusterConfig, ConfigSource, DiscoveryError};
 use crate::kube::{Client, ClientOptions, KubeError};
 use crate::names::Namespace;
@@ -299,64 +299,108 @@ impl AppState {
     }
 }
 
-/// Discovers the cluster and builds the client, logging the method chosen and why the
-/// others were skipped. Never fails: a missing or broken cluster is reported, not fatal.
-pub fn connect(flags: &ClusterFlags) -> (Connection, Option<ClusterConfig>) {
-    let env = cluster::Environment::from_process(
-        flags.kubeconfig.clone(),
-        flags.context.clone(),
-        flags.service_account_dir.clone(),
-    );
-    let (result, attempts) = cluster::discover(&env);
-    for attempt in &attempts {
-        tracing::info!(method = attempt.method, reason = %attempt.skipped_because, "cluster config source skipped");
-    }
-    let config = match result {
-        Ok(config) => config,
-        Err(e) => {
-            let level_error = !matches!(e, DiscoveryError::NothingFound { .. });
-            if level_error {
-                tracing::error!(error = %e, "cluster configuration is broken");
-            } else {
-                tracing::warn!(error = %e, "no Kubernetes cluster found");
-            }
-            return (
-                Connection {
-                    client: Err(e.to_string()),
-                    source: None,
-                },
-                None,
-            );
+impl Connection {
+    /// A client for the cluster found, or the reason there is none (logged).
+    pub fn to(found: &Result<ClusterConfig, DiscoveryError>, options: ClientOptions) -> Self {
+        match found {
+            Err(e) => Self {
+                client: Err(e.to_string()),
+                source: None,
+            },
+            Ok(config) => Self {
+                client: Client::new(config, options).map_err(|e| {
+                    tracing::error!(error = %e, "cannot build the Kubernetes client");
+                    e.to_string()
+                }),
+                source: Some(config.source.clone()),
+            },
         }
-    };
-    tracing::info!(
-        source = %config.source,
-        server = %config.server,
-        auth = config.auth.kind(config.tls.identity.is_some()),
-        "cluster config source chosen"
-    );
-    if config.tls.insecure_skip_verify {
-        tracing::warn!(server = %config.server, "insecure-skip-tls-verify is set: the apiserver's certificate is NOT verified; anyone on the path can read the credentials");
     }
-    if let Some(proxy) = &config.proxy_url {
-        tracing::warn!(%proxy, "proxy-url is not supported: connecting to the apiserver directly");
+}
+
+/// Why the service does not start: its settings are broken. Reported before it binds.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The namespace (flag, kubeconfig context or in-cluster file) is no namespace name.
+    #[error("the namespace '{namespace}' cannot be used: {source}")]
+    Namespace {
+        namespace: String,
+        #[source]
+        source: crate::names::InvalidName,
+    },
+    /// `ALLOWED_NAMESPACES` names something that is not a namespace.
+    #[error("ALLOWED_NAMESPACES names an invalid namespace: {0}")]
+    AllowedNamespaces(String),
+    /// The API tokens file cannot be used.
+    #[error(transparent)]
+    Tokens(#[from] crate::tokens::TokensError),
+    /// The run defaults and maxima contradict each other.
+    #[error("the run resource settings contradict each other: {0}")]
+    RunDefaults(String),
+    /// The templates file cannot be used.
+    #[error(transparent)]
+    Templates(#[from] crate::runs::templates::TemplatesError),
+}
+
+impl AppState {
+    /// The service's state from its settings: the cluster found (a missing one is not
+    /// fatal: the job endpoints answer 503), the namespace, the callers' tokens, the
+    /// run defaults and templates, each checked, so that a broken setting stops the
+    /// service before it binds, named.
+    pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
+        let found = cluster::find(&settings.cluster.environment());
+        let connection = Connection::to(&found, settings.cluster.client_options());
+        let namespace =
+            cluster::default_namespace(settings.cluster.namespace.as_deref(), found.as_ref().ok());
+        let namespace: Namespace = namespace
+            .parse()
+            .map_err(|source| StartupError::Namespace { namespace, source })?;
+        let api_tokens = match &settings.api_tokens_file {
+            None => {
+                tracing::warn!(
+                    "caller authentication is OFF: set API_TOKENS_FILE to require bearer tokens"
+                );
+                None
+            }
+            Some(path) => {
+                let tokens = crate::tokens::ApiTokens::load(path.clone())?;
+                tracing::info!(path = %path.display(), tokens = tokens.count(), "caller authentication is on");
+                Some(Arc::new(tokens))
+            }
+        };
+        let defaults = settings.run_defaults().map_err(StartupError::RunDefaults)?;
+        let templates = match &settings.templates {
+            None => Default::default(),
+            Some(path) => {
+                let templates = crate::runs::templates::Templates::load(path, &defaults)?;
+                tracing::info!(path = %path.display(), templates = templates.len(), "run templates loaded");
+                templates
+            }
+        };
+        let policy = Policy {
+            api_tokens,
+            delete_unmanaged: settings.delete_unmanaged,
+            cors_origins: settings.cors_origins.clone(),
+            allowed_namespaces: settings
+                .allowed_namespaces()
+                .map_err(StartupError::AllowedNamespaces)?,
+            runs: Arc::new(RunConfig {
+                defaults,
+                templates,
+            }),
+        };
+        let limits = LogLimits {
+            max_lines: settings.max_log_lines,
+            max_bytes: settings.max_log_bytes,
+        };
+        let streams = StreamLimits {
+            max_streams: settings.max_streams as usize,
+            ..StreamLimits::default()
+        };
+        Ok(Self::with_policy(
+            connection, namespace, limits, streams, policy,
+        ))
     }
-    let options = ClientOptions {
-        timeout: Duration::from_secs(flags.timeout_seconds),
-        request_timeout: Duration::from_secs(flags.request_timeout_seconds),
-        ..ClientOptions::default()
-    };
-    let client = Client::new(&config, options).map_err(|e| {
-        tracing::error!(error = %e, "cannot build the Kubernetes client");
-        e.to_string()
-    });
-    (
-        Connection {
-            client,
-            source: Some(config.source.clone()),
-        },
-        Some(config),
-    )
 }
 
 #[cfg(test)]

@@ -37,7 +37,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -50,12 +49,11 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use sparktest_k8s::Drain;
 use sparktest_k8s::cli::Cli;
 use sparktest_k8s::kube::resources::{pods_path, query};
-use sparktest_k8s::names::Namespace;
 use sparktest_k8s::runs::{RUN_ID_LABEL, new_run_id};
-use sparktest_k8s::state::{self, AppState, LogLimits, Policy, RunConfig, StreamLimits};
-use sparktest_k8s::{Drain, cluster};
+use sparktest_k8s::state::AppState;
 use tokio::time::Instant;
 
 /// What a test says when it finds no cluster.
@@ -116,37 +114,13 @@ async fn start_service() -> Service {
         &namespace,
         "--timeout-seconds",
         APISERVER_TIMEOUT_SECONDS,
+        "--request-timeout-seconds",
+        APISERVER_TIMEOUT_SECONDS,
     ])
     .unwrap_or_else(|e| panic!("the service's settings do not parse: {e}"))
     .settings;
-    let (connection, config) = state::connect(&settings.cluster);
-    let own = cluster::default_namespace(settings.cluster.namespace.as_deref(), config.as_ref());
-    let own: Namespace = own
-        .parse()
-        .unwrap_or_else(|e| panic!("{NAMESPACE_VAR}={own:?} is not a namespace name: {e}"));
-    let defaults = settings
-        .run_defaults()
-        .unwrap_or_else(|e| panic!("the run resource settings: {e}"));
-    let policy = Policy {
-        runs: Arc::new(RunConfig {
-            defaults,
-            templates: Default::default(),
-        }),
-        ..Policy::default()
-    };
-    let state = AppState::with_policy(
-        connection,
-        own,
-        LogLimits {
-            max_lines: settings.max_log_lines,
-            max_bytes: settings.max_log_bytes,
-        },
-        StreamLimits {
-            max_streams: settings.max_streams as usize,
-            ..StreamLimits::default()
-        },
-        policy,
-    );
+    let state = AppState::from_settings(&settings)
+        .unwrap_or_else(|e| panic!("the service's settings: {e}"));
     state.start_caches();
     let listener = tokio::net::TcpListener::bind((settings.bind, settings.port))
         .await

@@ -86,3 +86,51 @@ fn a_cors_origin_without_its_scheme_is_an_error_naming_the_flag_not_a_panic() {
     assert!(stderr.contains("'localhost:3000'"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The settings of `sparktest-k8s ARGS`, parsed as the binary parses them.
+fn settings(args: &[&str]) -> sparktest_k8s::cli::Settings {
+    use clap::Parser as _;
+    let mut argv = vec!["sparktest-k8s", "--kubeconfig", "/nonexistent/kubeconfig"];
+    argv.extend_from_slice(args);
+    sparktest_k8s::cli::Cli::try_parse_from(argv)
+        .unwrap()
+        .settings
+}
+
+#[test]
+fn start_up_is_checked_in_process_with_a_typed_error_for_each_broken_setting() {
+    use sparktest_k8s::state::{AppState, StartupError};
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates.yaml");
+    std::fs::write(&templates, "templates:\n  x:\n    image: a b\n").unwrap();
+    let empty_tokens = dir.path().join("tokens");
+    std::fs::write(&empty_tokens, "# none yet\n").unwrap();
+    let cases: [(Vec<&str>, fn(&StartupError) -> bool); 5] = [
+        (vec!["--namespace", "Team_A"], |e| {
+            matches!(e, StartupError::Namespace { .. })
+        }),
+        (vec!["--allowed-namespaces", "ok,Not_Ok"], |e| {
+            matches!(e, StartupError::AllowedNamespaces(_))
+        }),
+        (
+            vec!["--api-tokens-file", empty_tokens.to_str().unwrap()],
+            |e| matches!(e, StartupError::Tokens(_)),
+        ),
+        (vec!["--default-limits", "cpu=9,memory=1Gi"], |e| {
+            matches!(e, StartupError::RunDefaults(_))
+        }),
+        (vec!["--templates", templates.to_str().unwrap()], |e| {
+            matches!(e, StartupError::Templates(_))
+        }),
+    ];
+    for (args, expected) in cases {
+        let error = AppState::from_settings(&settings(&args))
+            .err()
+            .unwrap_or_else(|| panic!("{args:?} started"));
+        assert!(expected(&error), "{args:?}: {error:?}");
+    }
+    // Without any cluster the service still starts: the job endpoints answer 503.
+    let state = AppState::from_settings(&settings(&[])).unwrap();
+    assert!(state.client().is_err());
+    assert_eq!(state.namespace().as_str(), "default");
+}

@@ -2,9 +2,10 @@
 //! in-cluster service account, `~/.kube/config`, environment), resolved into one
 //! [`ClusterConfig`] that the Kubernetes client takes as a value.
 //!
-//! Everything that reads the process environment is in [`Environment::from_process`];
+//! Of this module, only [`Environment::from_process`] reads the process environment;
 //! the rest are functions of an [`Environment`] value and the filesystem, tested with
-//! tables and temporary directories.
+//! tables and temporary directories. (Elsewhere, `kube::tls` reads `SSL_CERT_FILE`, and
+//! exec credential plugins inherit the environment.)
 
 pub mod incluster;
 pub mod kubeconfig;
@@ -387,6 +388,37 @@ fn environment_url(url: &str) -> Result<ClusterConfig, DiscoveryError> {
         namespace: None,
         proxy_url: None,
     })
+}
+
+/// [`discover`], logged: each source skipped and why, the one chosen, and what about
+/// it deserves a warning (no TLS verification, a proxy that is not used). A missing or
+/// broken cluster is returned, never fatal: the service serves without one.
+pub fn find(env: &Environment) -> Result<ClusterConfig, DiscoveryError> {
+    let (result, attempts) = discover(env);
+    for attempt in &attempts {
+        tracing::info!(method = attempt.method, reason = %attempt.skipped_because, "cluster config source skipped");
+    }
+    match &result {
+        Err(e @ DiscoveryError::NothingFound { .. }) => {
+            tracing::warn!(error = %e, "no Kubernetes cluster found");
+        }
+        Err(e) => tracing::error!(error = %e, "cluster configuration is broken"),
+        Ok(config) => {
+            tracing::info!(
+                source = %config.source,
+                server = %config.server,
+                auth = config.auth.kind(config.tls.identity.is_some()),
+                "cluster config source chosen"
+            );
+            if config.tls.insecure_skip_verify {
+                tracing::warn!(server = %config.server, "insecure-skip-tls-verify is set: the apiserver's certificate is NOT verified; anyone on the path can read the credentials");
+            }
+            if let Some(proxy) = &config.proxy_url {
+                tracing::warn!(%proxy, "proxy-url is not supported: connecting to the apiserver directly");
+            }
+        }
+    }
+    result
 }
 
 /// The namespace used when none is asked for: `--namespace`, else the source's namespace
