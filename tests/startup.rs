@@ -105,7 +105,8 @@ fn start_up_is_checked_in_process_with_a_typed_error_for_each_broken_setting() {
     std::fs::write(&templates, "templates:\n  x:\n    image: a b\n").unwrap();
     let empty_tokens = dir.path().join("tokens");
     std::fs::write(&empty_tokens, "# none yet\n").unwrap();
-    let cases: [(Vec<&str>, fn(&StartupError) -> bool); 5] = [
+    type Expected = fn(&StartupError) -> bool;
+    let cases: [(Vec<&str>, Expected); 5] = [
         (vec!["--namespace", "Team_A"], |e| {
             matches!(e, StartupError::Namespace { .. })
         }),
