@@ -124,14 +124,6 @@ pub struct JobSpec {
     pub selector: Option<LabelSelector>,
     #[serde(default)]
     pub suspend: Option<bool>,
-    #[serde(default)]
-    pub parallelism: Option<i32>,
-    #[serde(default)]
-    pub completions: Option<i32>,
-    #[serde(default)]
-    pub backoff_limit: Option<i32>,
-    #[serde(default)]
-    pub active_deadline_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
