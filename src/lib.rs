@@ -18,8 +18,10 @@
 //!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
 //! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events, and
 //!   [`jobs::cache`], the watch-backed caches of each namespace's Jobs and run pods.
-//! - [`runs`]: test runs as Jobs (spec, defaults and maxima, Job body, creation);
-//!   [`runs::templates`], the templates file.
+//! - [`runs`]: test runs as Jobs: [`runs::spec`] (the request model, merge,
+//!   validation), [`runs::defaults`] (defaults and maxima), [`runs::manifest`] (the Job
+//!   body and labels), [`runs::create`] (creation, run ids); [`runs::templates`], the
+//!   templates file.
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
 //!   authenticates callers, [`api::probes`] answers the kubelet.
