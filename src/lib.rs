@@ -4,9 +4,11 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: parses flags, starts logging, binds, calls [`run`] or [`check::run`].
+//! - `main.rs`: parses flags, starts logging, builds the state
+//!   ([`AppState::from_settings`]), binds, calls [`run`]; or calls [`check::run`].
 //! - [`cli`]: flags and their environment variables.
-//! - [`cluster`]: finding the cluster (kubeconfig, in-cluster, environment) as values.
+//! - [`cluster`]: finding the cluster (kubeconfig, in-cluster, environment) as values;
+//!   [`cluster::find`] logs what it chose.
 //!   - [`cluster::kubeconfig`]: kubeconfig files with client-go's semantics.
 //!   - [`cluster::incluster`]: the pod's service account.
 //! - [`kube`]: the Kubernetes REST client.
@@ -16,22 +18,28 @@
 //!   - [`kube::watch`]: list-then-watch with bookmarks, reconnects and re-lists.
 //!   - [`kube::resources`]: the objects and paths used.
 //!   - [`kube::error`]: [`kube::KubeError`] and `metav1.Status`.
-//! - [`jobs`]: job status, pod choice and logs, deletion, live streams, events, and
-//!   [`jobs::cache`], the watch-backed caches of each namespace's Jobs and run pods.
+//! - [`jobs`]: job status, pod choice and logs, deletion, listing, live streams
+//!   ([`jobs::stream`], its decisions in `jobs::stream::follow`), events, a run's
+//!   [`jobs::timeline`], and [`jobs::cache`], the watch-backed caches of each
+//!   namespace's Jobs and run pods.
 //! - [`runs`]: test runs as Jobs: [`runs::spec`] (the request model, merge,
 //!   validation), [`runs::defaults`] (defaults and maxima), [`runs::manifest`] (the Job
 //!   body and labels), [`runs::create`] (creation, run ids); [`runs::templates`], the
 //!   templates file.
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
-//!   authenticates callers, [`api::probes`] answers the kubelet.
+//!   authenticates callers, [`api::health`] reports the connection, [`api::probes`]
+//!   answers the kubelet.
+//! - [`health`]: the cached, deadline-bound connectivity probe behind `/api/k8s/health`.
+//! - [`tokens`]: the callers' bearer tokens, loaded from their file and reloaded.
 //! - [`metrics`]: the Prometheus metrics (one global registry) and their bounded labels;
 //!   [`api::metrics`] serves them.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse; [`quantity`]: CPU and
 //!   memory quantities that compare.
-//! - [`state`]: what handlers share.
+//! - [`state`]: what handlers share, built from the settings with a typed
+//!   [`state::StartupError`].
 //! - [`secret`], [`time`], [`files`]: redacted secrets, RFC 3339, bounded file reads.
 
 pub mod api;
