@@ -2,20 +2,35 @@
 //! merging, `--context`, relative paths, and the resolution of one context into a
 //! [`ClusterConfig`].
 //!
+//! [`Merged::resolve`] picks the context, then hands each entry to a resolver, a function
+//! of the entry and of where it was defined (`origin`: the file, for relative paths and
+//! errors), with table tests of its own:
+//!
+//! - `tls`: the cluster → server URL, certificate authority, `insecure-skip-tls-verify`,
+//!   `tls-server-name` (and the unused `proxy-url`);
+//! - `identity`: the user → its client certificate and key, both or neither;
+//! - `auth`: the user → token, token file, basic auth or exec plugin (`exec`), and
+//!   the refusals (auth-provider, token with basic auth).
+//!
 //! `kubectl config view --minify --raw` is the reference for every rule here; the tests
-//! in `tests/kubeconfig_vs_kubectl.rs` compare the two on the shapes in `fixtures/kubeconfigs/`.
+//! in `tests/kubeconfig_vs_kubectl.rs` compare the two on the shapes in `fixtures/kubeconfigs/`,
+//! and `tests/auth_vs_kubectl.rs` compares the credentials sent.
+
+mod auth;
+mod exec;
+mod format;
+mod identity;
+mod origin;
+#[cfg(test)]
+mod testing;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use serde::Deserialize;
-
-use super::{
-    AuthConfig, ClusterConfig, ConfigSource, ExecConfig, ExecInteractiveMode, Identity, ServerUrl,
-    TlsConfig,
-};
-use crate::secret::Secret;
+use self::format::{Cluster, Context, File, User};
+use self::origin::Origin;
+use super::{ClusterConfig, ConfigSource, TlsConfig};
 
 /// Why a kubeconfig could not be loaded or resolved. Each variant names the file, and
 /// where it applies the entry and field, but never a secret.
@@ -55,121 +70,6 @@ pub enum KubeconfigError {
         field: &'static str,
         message: String,
     },
-}
-
-// ---------------------------------------------------------------------------------------
-// The file format. Only the fields client-go uses for a connection; unknown fields
-// (extensions, preferences) are ignored by serde.
-
-#[derive(Debug, Default, Deserialize)]
-struct File {
-    #[serde(default)]
-    clusters: Option<Vec<Named<Cluster>>>,
-    #[serde(default)]
-    users: Option<Vec<NamedUser>>,
-    #[serde(default)]
-    contexts: Option<Vec<Named<Context>>>,
-    #[serde(default, rename = "current-context")]
-    current_context: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Named<T> {
-    name: String,
-    #[serde(alias = "cluster", alias = "context")]
-    #[serde(default = "Option::default")]
-    value: Option<T>,
-}
-
-#[derive(Debug, Deserialize)]
-struct NamedUser {
-    name: String,
-    #[serde(default)]
-    user: Option<User>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Cluster {
-    server: Option<String>,
-    tls_server_name: Option<String>,
-    insecure_skip_tls_verify: Option<bool>,
-    certificate_authority: Option<String>,
-    certificate_authority_data: Option<String>,
-    proxy_url: Option<String>,
-    #[serde(default)]
-    extensions: Option<Vec<NamedExtension>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct NamedExtension {
-    name: String,
-    #[serde(default)]
-    extension: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Context {
-    cluster: Option<String>,
-    user: Option<String>,
-    namespace: Option<String>,
-}
-
-#[derive(Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct User {
-    client_certificate: Option<String>,
-    client_certificate_data: Option<String>,
-    client_key: Option<String>,
-    client_key_data: Option<String>,
-    token: Option<String>,
-    #[serde(rename = "tokenFile")]
-    token_file: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    #[serde(default)]
-    exec: Option<Exec>,
-    #[serde(default, rename = "auth-provider")]
-    auth_provider: Option<serde_json::Value>,
-}
-
-// Hand-written so that a token or password in a kubeconfig can never reach a log line.
-impl std::fmt::Debug for User {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Exec {
-    api_version: Option<String>,
-    command: Option<String>,
-    #[serde(default)]
-    args: Option<Vec<String>>,
-    #[serde(default)]
-    env: Option<Vec<ExecEnv>>,
-    #[serde(default)]
-    provide_cluster_info: Option<bool>,
-    interactive_mode: Option<String>,
-    install_hint: Option<String>,
-}
-
-#[derive(Clone, Deserialize)]
-struct ExecEnv {
-    name: String,
-    #[serde(default)]
-    value: String,
-}
-
-// Plugin environment values can be credentials (AWS keys): only the name is printed.
-impl std::fmt::Debug for ExecEnv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecEnv")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -312,363 +212,92 @@ impl Merged {
         Ok(())
     }
 
-    /// Resolves one context (`context`, else `current-context`) into a connection.
+    /// Resolves one context (`context`, else `current-context`) into a connection: the
+    /// context is picked, its cluster resolved into TLS settings, its user into a client
+    /// certificate and an authentication, and the three assembled.
     pub fn resolve(&self, context: Option<&str>) -> Result<ClusterConfig, KubeconfigError> {
-        let files = display_list(&self.files);
-        let context_name = context
-            .filter(|c| !c.is_empty())
-            .or(self.current_context.as_deref())
-            .ok_or_else(|| KubeconfigError::NoContext {
-                files: files.clone(),
-            })?;
-        let referenced_by = if context.is_some() {
-            "--context".to_string()
-        } else {
-            "current-context".to_string()
-        };
-        let (context_file, ctx) =
-            self.contexts
-                .get(context_name)
-                .ok_or_else(|| KubeconfigError::Missing {
-                    files: files.clone(),
-                    kind: "context",
-                    name: context_name.to_string(),
-                    referenced_by,
-                })?;
-        let in_context = format!("context {context_name:?}");
-        let cluster_name = ctx.cluster.clone().unwrap_or_default();
-        let (cluster_file, cluster) =
-            self.clusters
-                .get(&cluster_name)
-                .ok_or_else(|| KubeconfigError::Missing {
-                    files: files.clone(),
-                    kind: "cluster",
-                    name: cluster_name.clone(),
-                    referenced_by: in_context.clone(),
-                })?;
-        // A context without a user is anonymous, as in client-go.
-        let user_name = ctx.user.clone().unwrap_or_default();
-        let (user_file, user) = match self.users.get(&user_name) {
-            Some((file, user)) => (file.clone(), user.clone()),
-            None if user_name.is_empty() => (context_file.clone(), User::default()),
-            None => {
-                return Err(KubeconfigError::Missing {
-                    files,
-                    kind: "user",
-                    name: user_name,
-                    referenced_by: in_context,
-                });
-            }
-        };
-
-        let cluster_entry = format!("cluster {cluster_name:?}");
-        let field_error = |file: &Path, entry: &str, field: &'static str, message: String| {
-            KubeconfigError::Field {
-                file: file.to_path_buf(),
-                entry: entry.to_string(),
-                field,
-                message,
-            }
-        };
-        let server_text = cluster.server.as_deref().unwrap_or_default();
-        if server_text.is_empty() {
-            return Err(field_error(
-                cluster_file,
-                &cluster_entry,
-                "server",
-                "is empty".into(),
-            ));
-        }
-        let server = ServerUrl::parse(server_text)
-            .map_err(|m| field_error(cluster_file, &cluster_entry, "server", m))?;
-
-        let ca_pem = data_or_file(
-            cluster_file,
-            &cluster_entry,
-            (
-                "certificate-authority-data",
-                &cluster.certificate_authority_data,
-            ),
-            ("certificate-authority", &cluster.certificate_authority),
-        )?;
-        let insecure = cluster.insecure_skip_tls_verify.unwrap_or(false);
-        if insecure && ca_pem.is_some() {
-            // kubectl refuses this combination too.
-            return Err(field_error(
-                cluster_file,
-                &cluster_entry,
-                "insecure-skip-tls-verify",
-                "cannot be combined with a certificate authority: remove one of them".into(),
-            ));
-        }
-
-        let user_entry = format!("user {user_name:?}");
-        let cert = data_or_file(
-            &user_file,
-            &user_entry,
-            ("client-certificate-data", &user.client_certificate_data),
-            ("client-certificate", &user.client_certificate),
-        )?;
-        let key = data_or_file(
-            &user_file,
-            &user_entry,
-            ("client-key-data", &user.client_key_data),
-            ("client-key", &user.client_key),
-        )?;
-        let identity = match (cert, key) {
-            (Some(cert_pem), Some(key_pem)) => Some(Identity {
-                cert_pem,
-                key_pem: Secret::new(key_pem),
-            }),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(field_error(
-                    &user_file,
-                    &user_entry,
-                    "client-key",
-                    "is missing: a client certificate needs its key".into(),
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(field_error(
-                    &user_file,
-                    &user_entry,
-                    "client-certificate",
-                    "is missing: a client key needs its certificate".into(),
-                ));
-            }
-        };
-
-        if user.auth_provider.is_some() {
-            return Err(field_error(
-                &user_file,
-                &user_entry,
-                "auth-provider",
-                "auth-provider plugins are not supported (client-go removed the gcp and azure \
-                 ones in Kubernetes 1.26); use the exec credential plugin that replaces it \
-                 (gke-gcloud-auth-plugin for GKE, kubelogin for AKS, `aws eks get-token` for \
-                 EKS, kubelogin/oidc-login for OIDC)"
-                    .into(),
-            ));
-        }
-
-        let has_token = user.token.as_deref().is_some_and(|t| !t.is_empty())
-            || user.token_file.as_deref().is_some_and(|t| !t.is_empty());
-        let has_basic = user.username.as_deref().is_some_and(|u| !u.is_empty())
-            || user.password.as_deref().is_some_and(|p| !p.is_empty());
-        if has_token && has_basic {
-            // client-go: "more than one authentication method found".
-            return Err(field_error(
-                &user_file,
-                &user_entry,
-                "token",
-                "cannot be combined with username/password: keep one authentication method".into(),
-            ));
-        }
-        // client-go runs an exec plugin only when the user has no other credential.
-        let exec = user
-            .exec
-            .as_ref()
-            .filter(|_| !has_token && !has_basic && identity.is_none());
-        let auth = if let Some(exec) = exec {
-            let ca = ca_pem.as_deref();
-            AuthConfig::Exec(self.exec_config(&user_file, &user_entry, exec, cluster, ca)?)
-        } else if let Some(token_file) = user.token_file.as_deref().filter(|t| !t.is_empty()) {
-            // tokenFile wins over token, as in client-go's rest.Config.
-            AuthConfig::TokenFile(resolve_path(&user_file, token_file))
-        } else if let Some(token) = user.token.as_deref().filter(|t| !t.is_empty()) {
-            AuthConfig::Token(Secret::new(token.to_string()))
-        } else if let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) {
-            AuthConfig::Basic {
-                username: username.to_string(),
-                password: Secret::new(user.password.clone().unwrap_or_default()),
-            }
-        } else {
-            AuthConfig::None
-        };
-
+        let chosen = self.pick(context)?;
+        let tls = tls::resolve(chosen.cluster, &chosen.cluster_at)?;
+        let identity = identity::resolve(chosen.user, &chosen.user_at)?;
+        let auth = auth::resolve(chosen.user, &chosen.user_at, identity.is_some(), || {
+            exec::cluster_info(chosen.cluster, tls.ca_pem.as_deref())
+        })?;
         Ok(ClusterConfig {
             source: ConfigSource::Kubeconfig {
                 files: self.files.clone(),
-                context: context_name.to_string(),
+                context: chosen.name.to_string(),
             },
-            server,
+            server: tls.server,
             tls: TlsConfig {
-                ca_pem,
-                insecure_skip_verify: insecure,
-                server_name: cluster.tls_server_name.clone().filter(|s| !s.is_empty()),
+                ca_pem: tls.ca_pem,
+                insecure_skip_verify: tls.insecure_skip_verify,
+                server_name: tls.server_name,
                 identity,
             },
             auth,
-            namespace: ctx.namespace.clone().filter(|n| !n.is_empty()),
-            proxy_url: cluster.proxy_url.clone().filter(|p| !p.is_empty()),
+            namespace: chosen.context.namespace.clone().filter(|n| !n.is_empty()),
+            proxy_url: tls.proxy_url,
         })
     }
 
-    fn exec_config(
-        &self,
-        file: &Path,
-        entry: &str,
-        exec: &Exec,
-        cluster: &Cluster,
-        ca_pem: Option<&[u8]>,
-    ) -> Result<ExecConfig, KubeconfigError> {
-        let field = |field: &'static str, message: String| KubeconfigError::Field {
-            file: file.to_path_buf(),
-            entry: entry.to_string(),
-            field,
-            message,
-        };
-        let api_version = exec.api_version.clone().unwrap_or_default();
-        if !matches!(
-            api_version.as_str(),
-            "client.authentication.k8s.io/v1" | "client.authentication.k8s.io/v1beta1"
-        ) {
-            return Err(field(
-                "exec.apiVersion",
-                format!(
-                    "{api_version:?} is not supported: use client.authentication.k8s.io/v1 or v1beta1"
-                ),
-            ));
-        }
-        let command = exec.command.clone().unwrap_or_default();
-        if command.is_empty() {
-            return Err(field("exec.command", "is empty".into()));
-        }
-        // client-go resolves a command against the kubeconfig's directory only when it
-        // is a relative path with a separator ("./bin/plugin"); a bare name is looked up
-        // on PATH.
-        let command = if command.contains(std::path::MAIN_SEPARATOR) {
-            resolve_path(file, &command).to_string_lossy().into_owned()
+    /// The context named by `context` (else `current-context`), and the cluster and the
+    /// user it names, each with the file that defined it. A context without a user is
+    /// anonymous, as in client-go (its user "defined" by the context's file).
+    fn pick<'a>(&'a self, context: Option<&'a str>) -> Result<Chosen<'a>, KubeconfigError> {
+        let files = || display_list(&self.files);
+        let name = context
+            .filter(|c| !c.is_empty())
+            .or(self.current_context.as_deref())
+            .ok_or_else(|| KubeconfigError::NoContext { files: files() })?;
+        let referenced_by = if context.is_some() {
+            "--context"
         } else {
-            command
+            "current-context"
         };
-        let interactive_mode = match exec.interactive_mode.as_deref() {
-            None | Some("") => {
-                if api_version.ends_with("/v1") {
-                    return Err(field(
-                        "exec.interactiveMode",
-                        "is required by client.authentication.k8s.io/v1 (Never, IfAvailable or Always)"
-                            .into(),
-                    ));
-                }
-                ExecInteractiveMode::IfAvailable
-            }
-            Some("Never") => ExecInteractiveMode::Never,
-            Some("IfAvailable") => ExecInteractiveMode::IfAvailable,
-            Some("Always") => ExecInteractiveMode::Always,
-            Some(other) => {
-                return Err(field(
-                    "exec.interactiveMode",
-                    format!("{other:?} is not one of Never, IfAvailable, Always"),
-                ));
-            }
+        let missing = |kind, name: &str, referenced_by: String| KubeconfigError::Missing {
+            files: files(),
+            kind,
+            name: name.to_string(),
+            referenced_by,
         };
-        let provide_cluster_info = exec.provide_cluster_info.unwrap_or(false);
-        let cluster_info = provide_cluster_info.then(|| {
-            // As kubectl does: the server as written, the CA (file or data) as base64.
-            let mut info =
-                serde_json::json!({ "server": cluster.server.clone().unwrap_or_default() });
-            if let Some(name) = &cluster.tls_server_name {
-                info["tls-server-name"] = name.clone().into();
-            }
-            if cluster.insecure_skip_tls_verify == Some(true) {
-                info["insecure-skip-tls-verify"] = true.into();
-            }
-            if let Some(ca) = ca_pem {
-                info["certificate-authority-data"] =
-                    base64::engine::general_purpose::STANDARD.encode(ca).into();
-            }
-            if let Some(proxy) = &cluster.proxy_url {
-                info["proxy-url"] = proxy.clone().into();
-            }
-            // The per-cluster plugin configuration lives in this named extension.
-            if let Some(config) = cluster
-                .extensions
-                .iter()
-                .flatten()
-                .find(|e| e.name == "client.authentication.k8s.io/exec")
-                .and_then(|e| e.extension.clone())
-            {
-                info["config"] = config;
-            }
-            info
-        });
-        Ok(ExecConfig {
-            api_version,
-            command,
-            args: exec.args.clone().unwrap_or_default(),
-            env: exec
-                .env
-                .iter()
-                .flatten()
-                .map(|e| (e.name.clone(), Secret::new(e.value.clone())))
-                .collect(),
-            interactive_mode,
-            install_hint: exec.install_hint.clone().filter(|h| !h.is_empty()),
-            cluster_info,
+        let (context_file, ctx) = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| missing("context", name, referenced_by.to_string()))?;
+        let in_context = || format!("context {name:?}");
+
+        let cluster_name = ctx.cluster.as_deref().unwrap_or_default();
+        let (cluster_file, cluster) = self
+            .clusters
+            .get(cluster_name)
+            .ok_or_else(|| missing("cluster", cluster_name, in_context()))?;
+
+        let user_name = ctx.user.as_deref().unwrap_or_default();
+        let (user_file, user) = match self.users.get(user_name) {
+            Some((file, user)) => (file, user),
+            None if user_name.is_empty() => (context_file, &format::ANONYMOUS),
+            None => return Err(missing("user", user_name, in_context())),
+        };
+
+        Ok(Chosen {
+            name,
+            context: ctx,
+            cluster,
+            cluster_at: Origin::new(cluster_file, "cluster", cluster_name),
+            user,
+            user_at: Origin::new(user_file, "user", user_name),
         })
     }
 }
 
-/// `x-data` (base64) or `x` (a path, relative to the kubeconfig's directory); both at
-/// once is an error, as kubectl's validation says.
-fn data_or_file(
-    file: &Path,
-    entry: &str,
-    (data_field, data): (&'static str, &Option<String>),
-    (path_field, path): (&'static str, &Option<String>),
-) -> Result<Option<Vec<u8>>, KubeconfigError> {
-    if data.as_deref().is_some_and(|d| !d.is_empty())
-        && path.as_deref().is_some_and(|p| !p.is_empty())
-    {
-        return Err(KubeconfigError::Field {
-            file: file.to_path_buf(),
-            entry: entry.to_string(),
-            field: data_field,
-            message: format!("cannot be combined with `{path_field}`: keep one of them"),
-        });
-    }
-    if let Some(data) = data.as_deref().filter(|d| !d.is_empty()) {
-        let compact: String = data.split_whitespace().collect();
-        return base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
-            .map(Some)
-            .map_err(|e| KubeconfigError::Field {
-                file: file.to_path_buf(),
-                entry: entry.to_string(),
-                field: data_field,
-                message: format!("is not valid base64: {e}"),
-            });
-    }
-    if let Some(path) = path.as_deref().filter(|p| !p.is_empty()) {
-        let resolved = resolve_path(file, path);
-        return crate::files::read(&resolved)
-            .map(Some)
-            .map_err(|e| KubeconfigError::Field {
-                file: file.to_path_buf(),
-                entry: entry.to_string(),
-                field: path_field,
-                message: format!("cannot read {}: {e}", resolved.display()),
-            });
-    }
-    Ok(None)
-}
-
-/// A path from a kubeconfig is relative to the directory of the file that named it.
-fn resolve_path(kubeconfig: &Path, path: &str) -> PathBuf {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        return path.to_path_buf();
-    }
-    let dir = kubeconfig.parent().unwrap_or_else(|| Path::new("."));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let joined = dir.join(path);
-    std::path::absolute(&joined).unwrap_or(joined)
+/// A context picked, with the entries it names and where each was defined.
+struct Chosen<'a> {
+    name: &'a str,
+    context: &'a Context,
+    cluster: &'a Cluster,
+    cluster_at: Origin<'a>,
+    user: &'a User,
+    user_at: Origin<'a>,
 }
 
 fn display_list(paths: &[PathBuf]) -> String {
@@ -677,4 +306,164 @@ fn display_list(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two files merged: `a.yaml`, then `b.yaml`.
+    fn merged(dir: &Path) -> Merged {
+        let a = "
+clusters: [{name: k, cluster: {server: 'https://a'}}]
+users: [{name: u, user: {token: a}}]
+contexts:
+- {name: c, context: {cluster: k, user: u, namespace: ns}}
+- {name: no-user, context: {cluster: k}}
+- {name: no-cluster, context: {user: u}}
+- {name: ghost-cluster, context: {cluster: ghost, user: u}}
+- {name: ghost-user, context: {cluster: k, user: ghost}}
+- {name: cross, context: {cluster: kb, user: ub}}
+current-context: c
+";
+        let b = "
+clusters: [{name: kb, cluster: {server: 'https://b'}}, {name: k, cluster: {server: 'https://b-loses'}}]
+users: [{name: ub, user: {}}, {name: u, user: {token: b-loses}}]
+contexts: [{name: c, context: {cluster: kb}}, {name: only-b, context: {cluster: kb, user: ub}}]
+current-context: only-b
+";
+        let mut merged = Merged::default();
+        for (name, text) in [("a.yaml", a), ("b.yaml", b)] {
+            let path = dir.join(name);
+            merged
+                .add(&path, parse(&path, text.as_bytes()).unwrap())
+                .unwrap();
+        }
+        merged
+    }
+
+    /// What a row expects of [`Merged::pick`]: the context, and the file and name of its
+    /// cluster and user; or the entry missing (kind, name, referenced by).
+    type Want = Result<
+        (
+            &'static str,
+            (&'static str, &'static str),
+            (&'static str, &'static str),
+        ),
+        (&'static str, &'static str, &'static str),
+    >;
+
+    #[test]
+    fn picking_the_context_and_its_entries() {
+        let rows: Vec<(&str, Option<&str>, Want)> = vec![
+            (
+                "current-context without --context; the first file's entries and current-context win",
+                None,
+                Ok(("c", ("a.yaml", "k"), ("a.yaml", "u"))),
+            ),
+            (
+                "--context wins over current-context; entries come from the file defining them",
+                Some("cross"),
+                Ok(("cross", ("b.yaml", "kb"), ("b.yaml", "ub"))),
+            ),
+            (
+                "an empty --context is not given",
+                Some(""),
+                Ok(("c", ("a.yaml", "k"), ("a.yaml", "u"))),
+            ),
+            (
+                "a context without user is anonymous, located in the context's file",
+                Some("no-user"),
+                Ok(("no-user", ("a.yaml", "k"), ("a.yaml", ""))),
+            ),
+            (
+                "a context that does not exist names --context",
+                Some("nope"),
+                Err(("context", "nope", "--context")),
+            ),
+            (
+                "a context without cluster names the cluster \"\" missing",
+                Some("no-cluster"),
+                Err(("cluster", "", "context \"no-cluster\"")),
+            ),
+            (
+                "a cluster that does not exist names the context",
+                Some("ghost-cluster"),
+                Err(("cluster", "ghost", "context \"ghost-cluster\"")),
+            ),
+            (
+                "a user that does not exist names the context",
+                Some("ghost-user"),
+                Err(("user", "ghost", "context \"ghost-user\"")),
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let merged = merged(dir.path());
+        for (rule, flag, want) in rows {
+            match (merged.pick(flag), want) {
+                (Ok(chosen), Ok((name, (cluster_file, cluster), (user_file, user)))) => {
+                    assert_eq!(chosen.name, name, "{rule}: context");
+                    assert_eq!(
+                        chosen.cluster_at,
+                        Origin::new(&dir.path().join(cluster_file), "cluster", cluster),
+                        "{rule}: cluster"
+                    );
+                    assert_eq!(
+                        chosen.user_at,
+                        Origin::new(&dir.path().join(user_file), "user", user),
+                        "{rule}: user"
+                    );
+                }
+                (
+                    Err(KubeconfigError::Missing {
+                        files,
+                        kind,
+                        name,
+                        referenced_by,
+                    }),
+                    Err(want),
+                ) => {
+                    assert_eq!(
+                        (kind, name.as_str(), referenced_by.as_str()),
+                        want,
+                        "{rule}"
+                    );
+                    assert!(
+                        files.ends_with("b.yaml"),
+                        "{rule}: names the files: {files}"
+                    );
+                }
+                (Ok(chosen), Err(want)) => panic!("{rule}: picked {}, want {want:?}", chosen.name),
+                (Err(err), want) => panic!("{rule}: {err}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_anonymous_user_has_no_credential_and_the_namespace_is_the_context_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let merged = merged(dir.path());
+        let chosen = merged.pick(Some("no-user")).unwrap();
+        assert!(chosen.user.token.is_none() && chosen.user.exec.is_none());
+        let config = merged.resolve(Some("no-user")).unwrap();
+        assert_eq!(config.auth, crate::cluster::AuthConfig::None);
+        assert_eq!(config.namespace, None);
+        assert_eq!(
+            merged.resolve(None).unwrap().namespace.as_deref(),
+            Some("ns")
+        );
+    }
+
+    #[test]
+    fn no_context_anywhere_is_an_error_naming_the_files() {
+        let path = Path::new("/etc/kube/config");
+        let merged = load_bytes(
+            path,
+            b"clusters: [{name: k, cluster: {server: 'https://k'}}]",
+        )
+        .unwrap();
+        let err = merged.resolve(None).unwrap_err();
+        assert!(matches!(err, KubeconfigError::NoContext { .. }), "{err:?}");
+        assert!(err.to_string().contains("/etc/kube/config"), "{err}");
+    }
 }
