@@ -189,6 +189,23 @@ pub struct Settings {
     #[arg(long, env = "DEFAULT_RUN_BACKOFF_LIMIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_BACKOFF_LIMIT)))]
     pub default_run_backoff_limit: u32,
 
+    /// Where finished runs' logs, status and pods are archived: a directory, or
+    /// `s3://BUCKET[/PREFIX]` (credentials and endpoint from the AWS_* variables), or
+    /// `off`. Unset: `$XDG_DATA_HOME/sparktest-k8s/archive` (else
+    /// `~/.local/share/sparktest-k8s/archive`) when writable, else off with a warning.
+    #[arg(long, env = "LOG_ARCHIVE")]
+    pub log_archive: Option<String>,
+
+    /// The most bytes of one container's log archived; the rest is cut, and the cut is
+    /// recorded.
+    #[arg(long, env = "LOG_ARCHIVE_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024 * 1024))]
+    pub log_archive_max_bytes: u64,
+
+    /// Days an archived run is kept in a directory archive (unset: kept). For S3, use
+    /// the bucket's lifecycle rules.
+    #[arg(long, env = "LOG_ARCHIVE_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub log_archive_retention_days: Option<u32>,
+
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,

@@ -43,6 +43,7 @@
 //! - [`secret`], [`time`], [`files`]: redacted secrets, RFC 3339, bounded file reads.
 
 pub mod api;
+pub mod archive;
 pub mod check;
 pub mod cli;
 pub mod cluster;

@@ -120,6 +120,15 @@ pub struct Metrics {
     active_streams: Gauge,
     auth_failures: Counter,
     cluster_connected: Gauge,
+    archive_runs: Family<ArchiveLabels, Counter>,
+    archive_store_errors: Counter,
+    archive_bytes: Counter,
+    archive_pending: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArchiveLabels {
+    result: &'static str,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -143,6 +152,10 @@ impl Metrics {
             active_streams: Gauge::default(),
             auth_failures: Counter::default(),
             cluster_connected: Gauge::default(),
+            archive_runs: Family::default(),
+            archive_store_errors: Counter::default(),
+            archive_bytes: Counter::default(),
+            archive_pending: Gauge::default(),
         };
         metrics.registered()
     }
@@ -200,6 +213,26 @@ impl Metrics {
             "cluster_connected",
             "1 when the last health probe or apiserver call reached the apiserver, else 0",
             self.cluster_connected.clone(),
+        );
+        r.register(
+            "archive_runs",
+            "Finished runs the log archive dealt with, by result (archived; failed: not collected, asked again by the sweep)",
+            self.archive_runs.clone(),
+        );
+        r.register(
+            "archive_store_errors",
+            "Writes to the archive's store that failed and are retried with backoff",
+            self.archive_store_errors.clone(),
+        );
+        r.register(
+            "archive_bytes",
+            "Compressed bytes of log written to the archive",
+            self.archive_bytes.clone(),
+        );
+        r.register(
+            "archive_pending",
+            "Runs waiting to be archived (being collected, or stored again after a failure)",
+            self.archive_pending.clone(),
         );
         self
     }
@@ -279,6 +312,30 @@ impl Metrics {
     /// Sets `cluster_connected` to 1 or 0.
     pub fn set_connected(&self, connected: bool) {
         self.cluster_connected.set(i64::from(connected));
+    }
+
+    /// Counts a run the archive finished with: `archived`, or `failed` (it could not be
+    /// collected; the sweep asks again).
+    pub fn archive_run(&self, result: &'static str) {
+        self.archive_runs
+            .get_or_create(&ArchiveLabels { result })
+            .inc();
+    }
+
+    /// Counts a failed write to the archive's store (it is retried).
+    pub fn archive_store_error(&self) {
+        self.archive_store_errors.inc();
+    }
+
+    /// Counts compressed bytes of log written to the archive.
+    pub fn archive_bytes(&self, bytes: u64) {
+        self.archive_bytes.inc_by(bytes);
+    }
+
+    /// Runs waiting to be archived (being collected, or stored again after a failure).
+    pub fn archive_pending(&self, runs: usize) {
+        self.archive_pending
+            .set(i64::try_from(runs).unwrap_or(i64::MAX));
     }
 
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]), `# EOF` last.

@@ -121,6 +121,8 @@ struct Inner {
     /// The watch-backed caches of each served namespace's Jobs and run pods, once
     /// started.
     caches: std::sync::OnceLock<std::collections::HashMap<Namespace, crate::jobs::cache::Caches>>,
+    /// Where finished runs are archived, when an archive is configured.
+    archive: std::sync::OnceLock<crate::archive::Archive>,
 }
 
 impl AppState {
@@ -157,6 +159,7 @@ impl AppState {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 unready: std::sync::atomic::AtomicBool::new(false),
                 caches: std::sync::OnceLock::new(),
+                archive: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -190,21 +193,55 @@ impl AppState {
         }
     }
 
-    /// Starts the watch-backed caches of every served namespace (when there is a
-    /// cluster); they stop with the server.
+    /// Starts the watch-backed caches of every served namespace and the archive's
+    /// background work (when there is a cluster); they stop with the server.
     pub fn start_caches(&self) {
-        if let Ok(client) = self.client() {
-            let caches = self
-                .namespaces()
-                .map(|ns| {
-                    let state = self.clone();
-                    let stop = move || state.shutting_down();
-                    let caches = crate::jobs::cache::Caches::spawn(client, ns, stop);
-                    (ns.clone(), caches)
-                })
-                .collect();
-            let _ = self.inner.caches.set(caches);
+        let Ok(client) = self.client() else {
+            return;
+        };
+        let caches = self
+            .namespaces()
+            .map(|ns| {
+                let state = self.clone();
+                let stop = move || state.shutting_down();
+                let observer = self.archive().map(|archive| {
+                    let archive = archive.clone();
+                    let ns = ns.clone();
+                    // A finished run reaches the archive the moment the watch sees it.
+                    Arc::new(move |job: &crate::kube::resources::Job| {
+                        if crate::jobs::is_managed(job)
+                            && crate::jobs::status::job_state(job, None)
+                                .phase
+                                .is_terminal()
+                            && let Ok(name) = job.metadata.name.parse()
+                        {
+                            archive.request(&ns, &name);
+                        }
+                    }) as crate::jobs::cache::JobObserver
+                });
+                let caches = crate::jobs::cache::Caches::spawn(client, ns, stop, observer);
+                (ns.clone(), caches)
+            })
+            .collect();
+        let _ = self.inner.caches.set(caches);
+        if let Some(archive) = self.archive() {
+            let state = self.clone();
+            archive.spawn(
+                client.clone(),
+                self.namespaces().cloned().collect(),
+                move || state.shutting_down(),
+            );
         }
+    }
+
+    /// The archive of finished runs, when one is configured.
+    pub fn archive(&self) -> Option<&crate::archive::Archive> {
+        self.inner.archive.get()
+    }
+
+    /// Sets the archive (once, before serving).
+    pub fn set_archive(&self, archive: crate::archive::Archive) {
+        let _ = self.inner.archive.set(archive);
     }
 
     /// The caches of `namespace`, when started.
@@ -340,6 +377,9 @@ pub enum StartupError {
     /// The templates file cannot be used.
     #[error(transparent)]
     Templates(#[from] crate::runs::templates::TemplatesError),
+    /// The log archive that `LOG_ARCHIVE` names cannot be used.
+    #[error("LOG_ARCHIVE: {0}")]
+    Archive(String),
 }
 
 impl AppState {
@@ -397,10 +437,53 @@ impl AppState {
             max_streams: settings.max_streams as usize,
             ..StreamLimits::default()
         };
-        Ok(Self::with_policy(
-            connection, namespace, limits, streams, policy,
-        ))
+        let archive = open_archive(settings)?;
+        let state = Self::with_policy(connection, namespace, limits, streams, policy);
+        if let Some(archive) = archive {
+            state.set_archive(archive);
+        }
+        Ok(state)
     }
+}
+
+/// The archive `--log-archive` names: an explicit one must work; the default
+/// directory, when not writable (a read-only root filesystem), leaves the archive off
+/// with a warning.
+fn open_archive(settings: &Settings) -> Result<Option<crate::archive::Archive>, StartupError> {
+    use crate::archive::{self, Archive, Location, Store};
+    let var = |name: &str| std::env::var(name).ok();
+    let explicit = settings.log_archive.is_some();
+    let options = archive::Options {
+        cap: settings.log_archive_max_bytes,
+        retention: settings
+            .log_archive_retention_days
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+        ..archive::Options::default()
+    };
+    let off = "logs are lost once Kubernetes removes a run's Job (ttlSecondsAfterFinished, \
+               pod garbage collection, DELETE); set LOG_ARCHIVE to a writable directory or \
+               s3://BUCKET[/PREFIX] to keep them";
+    let store = match Location::parse(settings.log_archive.as_deref(), &var) {
+        Location::Off => {
+            tracing::warn!("the log archive is off: {off}");
+            return Ok(None);
+        }
+        Location::Dir(dir) => match archive::DirStore::open(dir) {
+            Ok(store) => Store::Dir(store),
+            Err(e) if explicit => return Err(StartupError::Archive(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the default log archive directory is not writable, so the log archive is off: {off}");
+                return Ok(None);
+            }
+        },
+        Location::S3(location) => {
+            let config =
+                archive::s3::S3Config::parse(&location, &var).map_err(StartupError::Archive)?;
+            Store::S3(archive::s3::S3Store::new(config).map_err(StartupError::Archive)?)
+        }
+    };
+    tracing::info!(store = %store.describe(), "finished runs are archived");
+    Ok(Some(Archive::new(store, options)))
 }
 
 #[cfg(test)]

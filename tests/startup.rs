@@ -90,7 +90,13 @@ fn a_cors_origin_without_its_scheme_is_an_error_naming_the_flag_not_a_panic() {
 /// The settings of `sparktest-k8s ARGS`, parsed as the binary parses them.
 fn settings(args: &[&str]) -> sparktest_k8s::cli::Settings {
     use clap::Parser as _;
-    let mut argv = vec!["sparktest-k8s", "--kubeconfig", "/nonexistent/kubeconfig"];
+    let mut argv = vec![
+        "sparktest-k8s",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "--log-archive",
+        "off",
+    ];
     argv.extend_from_slice(args);
     sparktest_k8s::cli::Cli::try_parse_from(argv)
         .unwrap()

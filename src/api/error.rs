@@ -60,6 +60,9 @@ pub enum ApiError {
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The log archive's store failed: 503 while it is unreachable, 502 when it refuses.
+    #[error("the log archive: {0}")]
+    Archive(#[from] crate::archive::StoreError),
     /// Whatever the Kubernetes client reported; its status is decided in `status()`.
     #[error(transparent)]
     Kube(#[from] KubeError),
@@ -120,6 +123,15 @@ impl From<crate::jobs::ListError> for ApiError {
     }
 }
 
+impl From<crate::archive::read::ReadError> for ApiError {
+    fn from(e: crate::archive::read::ReadError) -> Self {
+        match e {
+            crate::archive::read::ReadError::Logs(e) => e.into(),
+            crate::archive::read::ReadError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<InvalidName> for ApiError {
     fn from(e: InvalidName) -> Self {
         Self::Validation(e.to_string())
@@ -167,6 +179,12 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, AuthenticationError),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, ValidationError),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ValidationError),
+            Self::Archive(crate::archive::StoreError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, NetworkError)
+            }
+            Self::Archive(crate::archive::StoreError::Refused(_)) => {
+                (StatusCode::BAD_GATEWAY, KubernetesError)
+            }
             Self::Kube(e) => match e {
                 KubeError::NotConfigured(_) | KubeError::TlsConfig(_) => {
                     (StatusCode::SERVICE_UNAVAILABLE, KubernetesError)

@@ -9,13 +9,15 @@ use warp::{Filter, Reply};
 use super::error::{ApiError, InvalidInput, reply};
 use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
-use crate::jobs;
-use crate::jobs::logs::{JobLogs, LogOptions, job_logs};
+use crate::archive::{self, Archive, record::RunRecord};
+use crate::jobs::logs::{JobLogs, LogOptions, LogsError, job_logs};
 use crate::jobs::status::{Phase, StatusView};
 use crate::jobs::timeline::Timeline;
-use crate::names::{JobName, RunId};
+use crate::jobs::{self, JobError};
+use crate::names::{JobName, Namespace, RunId};
 use crate::state::AppState;
 use crate::time::now_rfc3339;
+use std::sync::Arc;
 
 /// A path segment parsed as `T`; anything else is a 400 naming the rule it broke.
 pub(crate) fn param<T>() -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone
@@ -184,27 +186,96 @@ impl LogQuery {
     }
 }
 
+/// Where an answer comes from: the cluster, or the archive of a run that has finished
+/// (whose Job may be gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Cluster,
+    Archive,
+}
+
 #[derive(Serialize)]
 struct StatusReply {
     #[serde(flatten)]
     view: StatusView,
     timeline: Timeline,
+    source: Source,
     timestamp: String,
+}
+
+/// The archived record of a run when this service knows it archived: a finished run is
+/// answered from there, with no apiserver call. A store that fails is not an answer:
+/// the cluster is asked instead.
+pub(crate) async fn known_archived(
+    state: &AppState,
+    ns: &Namespace,
+    name: &JobName,
+) -> Option<(Archive, Arc<RunRecord>)> {
+    let archive = state.archive()?;
+    let record = archive.known(ns, name).await.ok().flatten()?;
+    Some((archive.clone(), record))
+}
+
+/// After the cluster answered 404: the run's archived record, if any.
+pub(crate) async fn archived_instead(
+    state: &AppState,
+    ns: &Namespace,
+    name: &JobName,
+) -> Result<Option<(Archive, Arc<RunRecord>)>, ApiError> {
+    let Some(archive) = state.archive() else {
+        return Ok(None);
+    };
+    Ok(archive
+        .lookup(ns, name)
+        .await?
+        .map(|record| (archive.clone(), record)))
+}
+
+/// A run the cluster reports finished goes to the archive (once).
+fn archive_if_finished(state: &AppState, ns: &Namespace, name: &JobName, phase: Phase) {
+    if phase.is_terminal()
+        && let Some(archive) = state.archive()
+    {
+        archive.request(ns, name);
+    }
+}
+
+/// The archived status answer: as the cluster gave it when the run ended.
+fn archived_status(record: &RunRecord) -> warp::reply::Response {
+    let mut body = record.status.clone();
+    body["source"] = serde_json::to_value(Source::Archive).unwrap_or_default();
+    body["timestamp"] = now_rfc3339().into();
+    warp::reply::json(&body).into_response()
 }
 
 async fn status(
     name: JobName,
     namespace: Option<String>,
     state: AppState,
-) -> Result<impl warp::Reply, ApiError> {
+) -> Result<warp::reply::Response, ApiError> {
     let ns = state.scope(namespace.as_deref())?;
+    if let Some((_, record)) = known_archived(&state, &ns, &name).await {
+        return Ok(archived_status(&record));
+    }
     let client = state.client()?;
-    let report = jobs::job_report(client, state.caches(&ns), &ns, &name).await?;
-    Ok(warp::reply::json(&StatusReply {
-        view: StatusView::new(&report.job, report.state),
-        timeline: report.timeline,
-        timestamp: now_rfc3339(),
-    }))
+    match jobs::job_report(client, state.caches(&ns), &ns, &name).await {
+        Ok(report) => {
+            archive_if_finished(&state, &ns, &name, report.state.phase);
+            Ok(warp::reply::json(&StatusReply {
+                view: StatusView::new(&report.job, report.state),
+                timeline: report.timeline,
+                source: Source::Cluster,
+                timestamp: now_rfc3339(),
+            })
+            .into_response())
+        }
+        Err(e @ JobError::NotFound { .. }) => match archived_instead(&state, &ns, &name).await? {
+            Some((_, record)) => Ok(archived_status(&record)),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Serialize)]
@@ -225,6 +296,7 @@ struct LogsReply {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    source: Source,
 }
 
 async fn logs(
@@ -235,7 +307,35 @@ async fn logs(
     let ns = state.scope(query.namespace.as_deref())?;
     let ns = &ns;
     let options = query.into_options(state.log_limits())?;
-    let client = state.client()?;
+    let (found, source) = match known_archived(&state, ns, &name).await {
+        Some((archive, record)) => (
+            archive::read::logs(&archive, &record, &options).await?,
+            Source::Archive,
+        ),
+        None => {
+            let client = state.client()?;
+            let read = {
+                let _turn = state.log_read_permit().await;
+                job_logs(client, state.caches(ns), ns, &name, &options).await
+            };
+            match read {
+                Ok(found) => {
+                    archive_if_finished(&state, ns, &name, found.state.phase);
+                    (found, Source::Cluster)
+                }
+                Err(LogsError::Job(e @ JobError::NotFound { .. })) => {
+                    match archived_instead(&state, ns, &name).await? {
+                        Some((archive, record)) => (
+                            archive::read::logs(&archive, &record, &options).await?,
+                            Source::Archive,
+                        ),
+                        None => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
     let JobLogs {
         pod_name,
         container,
@@ -244,10 +344,7 @@ async fn logs(
         state: job_state,
         message,
         pod_count,
-    } = {
-        let _turn = state.log_read_permit().await;
-        job_logs(client, state.caches(ns), ns, &name, &options).await?
-    };
+    } = found;
     crate::metrics::metrics().log_bytes(logs.len());
     Ok(json_reply(&LogsReply {
         job_name: name.to_string(),
@@ -261,6 +358,7 @@ async fn logs(
         pod_count,
         reason: job_state.reason,
         message: message.or(job_state.message),
+        source,
     }))
 }
 
@@ -299,6 +397,11 @@ async fn delete(
     let ns = state.scope(namespace.as_deref())?;
     let client = state.client()?;
     let allow_unmanaged = state.policy().delete_unmanaged;
+    // What the run wrote is archived before the Job and its pods go (a run that had not
+    // finished as `cancelled`); if that fails, nothing is deleted.
+    if let Some(archive) = state.archive() {
+        archive.before_delete(client, &ns, &name).await?;
+    }
     jobs::delete_job(client, &ns, &name, allow_unmanaged).await?;
     crate::metrics::metrics().job_deleted();
     tracing::info!(job = %name, namespace = %ns, "job deleted");

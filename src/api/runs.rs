@@ -302,6 +302,9 @@ pub struct ListQuery {
     /// The `continue` token of the previous page, passed to the apiserver as is.
     #[serde(rename = "continue")]
     pub continue_token: Option<String>,
+    /// Also the archived runs whose Jobs Kubernetes no longer has (on the last page).
+    #[serde(default)]
+    pub include_archived: bool,
     /// Checked by caller authentication (`api::auth`), not here.
     #[serde(default, rename = "access_token")]
     pub _access_token: Option<serde::de::IgnoredAny>,
@@ -315,7 +318,7 @@ const MAX_CONTINUE: usize = 4096;
 #[derive(Serialize)]
 struct Page {
     namespace: String,
-    jobs: Vec<ListedJob>,
+    jobs: Vec<serde_json::Value>,
     /// Pass as `?continue=` for the next page; absent on the last page.
     #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
     continue_token: Option<String>,
@@ -336,6 +339,57 @@ struct ListedJob {
     #[serde(skip_serializing_if = "Option::is_none")]
     test_definition_id: Option<String>,
     created_at: Option<String>,
+    source: super::jobs::Source,
+}
+
+/// SparkTest's fields of a run, from its Job's (or its archived record's) labels and
+/// annotations.
+struct Identity {
+    run_id: Option<String>,
+    template: Option<String>,
+    name: Option<String>,
+    test_definition_id: Option<String>,
+}
+
+impl Identity {
+    fn of(
+        job_name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            // SparkTest's older jobs have no run-id label, only the name.
+            run_id: labels.get(runs::RUN_ID_LABEL).cloned().or_else(|| {
+                let id = job_name.strip_prefix("test-run-")?;
+                id.parse::<RunId>().ok().map(|id| id.to_string())
+            }),
+            template: labels.get(runs::TEMPLATE_LABEL).cloned(),
+            name: annotations.get(runs::NAME_ANNOTATION).cloned(),
+            test_definition_id: labels.get(runs::DEFINITION_LABEL).cloned(),
+        }
+    }
+}
+
+/// A row of an archived run: its archived status with SparkTest's fields.
+fn archived_row(record: &crate::archive::record::RunRecord) -> serde_json::Value {
+    let identity = Identity::of(&record.job_name, &record.labels, &record.annotations);
+    let mut row = record.status.clone();
+    if let Some(map) = row.as_object_mut() {
+        map.remove("timeline");
+        for (key, value) in [
+            ("run_id", identity.run_id),
+            ("template", identity.template),
+            ("name", identity.name),
+            ("test_definition_id", identity.test_definition_id),
+        ] {
+            if let Some(value) = value {
+                map.insert(key.into(), value.into());
+            }
+        }
+        map.insert("created_at".into(), record.created_at.clone().into());
+        map.insert("source".into(), "archive".into());
+    }
+    row
 }
 
 async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
@@ -357,26 +411,57 @@ async fn list(q: ListQuery, state: AppState) -> Result<Response, ApiError> {
     let client = state.client()?;
     let page = crate::jobs::list_managed(client, &ns, limit, continue_token).await?;
     let states = crate::jobs::job_states(client, state.caches(&ns), &ns, &page.items).await?;
-    let jobs = page
+    let mut jobs: Vec<serde_json::Value> = page
         .items
         .iter()
         .zip(states)
         .map(|(job, job_state)| {
-            let labels = &job.metadata.labels;
-            ListedJob {
+            let identity = Identity::of(
+                &job.metadata.name,
+                &job.metadata.labels,
+                &job.metadata.annotations,
+            );
+            let row = ListedJob {
                 view: StatusView::new(job, job_state),
-                // SparkTest's older jobs have no run-id label, only the name.
-                run_id: labels.get(runs::RUN_ID_LABEL).cloned().or_else(|| {
-                    let id = job.metadata.name.strip_prefix("test-run-")?;
-                    id.parse::<RunId>().ok().map(|id| id.to_string())
-                }),
-                template: labels.get(runs::TEMPLATE_LABEL).cloned(),
-                name: job.metadata.annotations.get(runs::NAME_ANNOTATION).cloned(),
-                test_definition_id: labels.get(runs::DEFINITION_LABEL).cloned(),
+                run_id: identity.run_id,
+                template: identity.template,
+                name: identity.name,
+                test_definition_id: identity.test_definition_id,
                 created_at: job.metadata.creation_timestamp.clone(),
-            }
+                source: super::jobs::Source::Cluster,
+            };
+            serde_json::to_value(row).unwrap_or_default()
         })
         .collect();
+    let last_page = page
+        .metadata
+        .continue_token
+        .as_ref()
+        .is_none_or(|t| t.is_empty());
+    if q.include_archived
+        && last_page
+        && let Some(archive) = state.archive()
+    {
+        // Archived runs whose Jobs are gone: the job cache says so when it is in sync,
+        // else the archive's last sweep of the namespace.
+        let listed: std::collections::HashSet<&str> = page
+            .items
+            .iter()
+            .map(|j| j.metadata.name.as_str())
+            .collect();
+        let cache = state.caches(&ns).map(|c| &c.jobs).filter(|c| c.is_synced());
+        for record in archive.runs_of(&ns).await {
+            let name = record.job_name.as_str();
+            let in_cluster = listed.contains(name)
+                || match cache {
+                    Some(cache) => cache.get(name).is_some(),
+                    None => archive.swept_has(&ns, name).unwrap_or(false),
+                };
+            if !in_cluster {
+                jobs.push(archived_row(&record));
+            }
+        }
+    }
     Ok(warp::reply::json(&Page {
         namespace: ns.to_string(),
         jobs,

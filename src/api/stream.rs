@@ -15,6 +15,7 @@ use super::error::{ApiError, reply};
 use super::jobs::param;
 use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
+use crate::archive;
 use crate::jobs::stream::{FollowOptions, Resume, StreamEvent, follow_job, watch_job};
 use crate::jobs::{self, events::JobEvent};
 use crate::metrics::metrics;
@@ -144,15 +145,41 @@ async fn log_stream(
             ));
         }
     };
+    let limits = state.log_limits();
+    let tail_lines = query.tail.unwrap_or(100).min(limits.max_lines);
+    if let Some((archive, record)) = super::jobs::known_archived(&state, &ns, &name).await {
+        let events =
+            archive::read::replay(&archive, &record, query.container.as_deref(), tail_lines)
+                .await?;
+        return Ok(replay(events, permit(&state)?, ws));
+    }
     let client = state.client()?.clone();
     let permit = permit(&state)?;
-    // A missing job is a 404 answer, not a stream that fails.
-    jobs::get_job(&client, &ns, &name).await?;
-    let limits = state.log_limits();
+    // A missing job is a 404 answer, not a stream that fails; or the replay of its
+    // archive.
+    match jobs::get_job(&client, &ns, &name).await {
+        Ok(_) => {}
+        Err(e @ jobs::JobError::NotFound { .. }) => {
+            return match super::jobs::archived_instead(&state, &ns, &name).await? {
+                Some((archive, record)) => {
+                    let events = archive::read::replay(
+                        &archive,
+                        &record,
+                        query.container.as_deref(),
+                        tail_lines,
+                    )
+                    .await?;
+                    Ok(replay(events, permit, ws))
+                }
+                None => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
     let options = FollowOptions {
         container: query.container,
         resume,
-        tail_lines: query.tail.unwrap_or(100).min(limits.max_lines),
+        tail_lines,
         poll: state.stream_limits().poll,
     };
     let (tx, rx) = mpsc::channel(BUFFER);
@@ -175,9 +202,25 @@ async fn watch(
     state: AppState,
 ) -> Result<Response, ApiError> {
     let ns = state.scope(namespace.as_deref())?;
+    if let Some((archive, record)) = super::jobs::known_archived(&state, &ns, &name).await {
+        let events = archive::read::replay(&archive, &record, None, 0).await?;
+        return Ok(replay(events, permit(&state)?, ws));
+    }
     let client = state.client()?.clone();
     let permit = permit(&state)?;
-    let job = jobs::get_job(&client, &ns, &name).await?;
+    let job = match jobs::get_job(&client, &ns, &name).await {
+        Ok(job) => job,
+        Err(e @ jobs::JobError::NotFound { .. }) => {
+            return match super::jobs::archived_instead(&state, &ns, &name).await? {
+                Some((archive, record)) => {
+                    let events = archive::read::replay(&archive, &record, None, 0).await?;
+                    Ok(replay(events, permit, ws))
+                }
+                None => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (tx, rx) = mpsc::channel(BUFFER);
     let shutdown = state.shutting_down();
     tokio::spawn(async move {
@@ -189,6 +232,20 @@ async fn watch(
         }
     });
     Ok(respond(rx, ws))
+}
+
+/// A stream of an archived run: the given events, then the end.
+fn replay(events: Vec<StreamEvent>, permit: OwnedSemaphorePermit, ws: Option<Ws>) -> Response {
+    let (tx, rx) = mpsc::channel(BUFFER);
+    tokio::spawn(async move {
+        let _permit = permit;
+        for event in events {
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    respond(rx, ws)
 }
 
 fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {

@@ -33,14 +33,26 @@ pub struct Caches {
     pub pods: PodCache,
 }
 
+/// Called with each object a cache receives (listed or changed).
+type Observer<T> = Option<Arc<dyn Fn(&T) + Send + Sync>>;
+
+/// Called with each Job the job cache receives (listed or changed): how a finished
+/// run reaches the archive the moment the watch sees it.
+pub type JobObserver = Arc<dyn Fn(&Job) + Send + Sync>;
+
 impl Caches {
     /// Starts both caches of `namespace`; each stops when its `stop()` completes.
-    pub fn spawn<F>(client: &Client, namespace: &Namespace, stop: impl Fn() -> F) -> Self
+    pub fn spawn<F>(
+        client: &Client,
+        namespace: &Namespace,
+        stop: impl Fn() -> F,
+        observer: Option<JobObserver>,
+    ) -> Self
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         Self {
-            jobs: JobCache::spawn(client.clone(), namespace, stop()),
+            jobs: JobCache::spawn(client.clone(), namespace, stop(), observer),
             pods: PodCache::spawn(client.clone(), namespace, stop()),
         }
     }
@@ -114,11 +126,13 @@ impl JobCache {
         client: Client,
         namespace: &Namespace,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
+        observer: Option<JobObserver>,
     ) -> Self {
         Self::spawn_watch(
             Watcher::new(client, &jobs_path(namespace.as_str()), "").paged(LIST_PAGE),
             "jobs",
             stop,
+            observer,
         )
     }
 }
@@ -136,6 +150,7 @@ impl PodCache {
             Watcher::new(client, &pods_path(namespace.as_str()), &selector[1..]).paged(LIST_PAGE),
             "pods",
             stop,
+            None,
         )
     }
 
@@ -163,9 +178,10 @@ impl<T: Cached> Cache<T> {
         watcher: Watcher<T>,
         what: &'static str,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
+        observer: Observer<T>,
     ) -> Self {
         let cache = Self::default();
-        let task = cache.clone().keep(watcher, what);
+        let task = cache.clone().keep(watcher, what, observer);
         tokio::spawn(async move {
             tokio::select! {
                 () = task => {}
@@ -229,12 +245,24 @@ impl<T: Cached> Cache<T> {
     /// Applies the watcher's events forever. On an error the cache stops answering
     /// (callers read the apiserver directly) until the watcher recovers; without the
     /// `list`/`watch` permission it retries rarely, so the cache costs nothing.
-    async fn keep(self, mut watcher: Watcher<T>, what: &'static str) {
+    async fn keep(
+        self,
+        mut watcher: Watcher<T>,
+        what: &'static str,
+        observer: Observer<T>,
+    ) {
         let mut failures = 0u32;
         loop {
             match watcher.next().await {
                 Ok(event) => {
                     failures = 0;
+                    if let Some(observe) = &observer {
+                        match &event {
+                            Event::Restarted(list) => list.iter().for_each(|o| observe(o)),
+                            Event::Applied(o) => observe(o),
+                            Event::Deleted(_) => {}
+                        }
+                    }
                     self.apply(event);
                 }
                 Err(e) => {

@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::kube::resources::{Job, Pod};
 
-/// A Job's status as the API reports it (the endpoints add their `timestamp`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A Job's status as the API reports it (the endpoints add their `timestamp`); read
+/// back from the archive too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StatusView {
     pub job_name: String,
     pub status: Phase,
@@ -45,7 +46,7 @@ impl StatusView {
 
 /// SparkTest's view of a Job. The documented three are `running`, `completed` and
 /// `failed`; the others say why a job is not running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Created, but no pod of it is running yet.
@@ -57,12 +58,14 @@ pub enum Phase {
     Suspended,
     /// Being deleted (`metadata.deletionTimestamp` is set).
     Terminating,
+    /// Deleted through the API before it finished: only archived runs say so.
+    Cancelled,
 }
 
 impl Phase {
     /// Whether the job will not change any more.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 }
 
