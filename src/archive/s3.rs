@@ -1033,7 +1033,10 @@ mod tests {
     const SECRET: &str = "s3cr3t-Secret-Key-0123456789";
     const TOKEN: &str = "FwoGZXIvYXdzE-session-token";
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    /// Variables besides a valid access key id and secret key (which they override).
+    type Vars = &'static [(&'static str, &'static str)];
+
+    fn env(pairs: Vars) -> impl Fn(&str) -> Option<String> {
         move |name: &str| {
             [
                 ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
@@ -1102,7 +1105,7 @@ mod tests {
 
     #[test]
     fn what_is_refused_and_that_no_error_echoes_a_credential() {
-        let cases: &[(&str, &'static [(&'static str, &'static str)], &str)] = &[
+        let cases: &[(&str, Vars, &str)] = &[
             ("/var/archive", &[], "not an S3 location"),
             ("s3://", &[], "not a bucket name"),
             ("s3://ab", &[], "not a bucket name"),
@@ -1163,7 +1166,7 @@ mod tests {
 
     #[test]
     fn addressing_path_style_with_an_endpoint_virtual_hosted_on_aws() {
-        let at = |location: &str, pairs: &'static [(&'static str, &'static str)]| {
+        let at = |location: &str, pairs: Vars| {
             let s = store(S3Config::parse(location, &env(pairs)).unwrap());
             let (path, what) = s.object("PUT", "ns/job/logs/p/c d.log.gz").unwrap();
             (s.describe(), path, what, s.bucket_path())
