@@ -8,131 +8,19 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sparktest_k8s::archive::s3::{S3Config, S3Options, S3Store, StoreError};
 use sparktest_k8s::archive::sigv4;
 
-const INSTALL: &str =
-    "cargo install s3s-fs --version 0.14.1 --features binary --locked --root /tmp/s3s";
-const ACCESS_KEY: &str = "AKIDS3STORETEST";
-const SECRET_KEY: &str = "sk-3f9a1c0e5b7d4e2a9c8b6d4f2e0a1b3c";
+#[path = "common/s3s.rs"]
+mod s3s;
+
+use s3s::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, server};
+
 const SESSION_TOKEN: &str = "tok-7b1e4d2c9a8f6e5d3c2b1a0f9e8d7c6b";
-const BUCKET: &str = "archive-test";
-
-/// s3s-fs on a free loopback port with its own root directory; killed on drop.
-struct S3Server {
-    child: Child,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl S3Server {
-    fn start(bin: &Path) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        // A bucket of s3s-fs is a directory of its root.
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let log_path = root.path().join("s3s-fs.log");
-        for _attempt in 0..5 {
-            let port = free_port();
-            let log = std::fs::File::create(&log_path).unwrap();
-            let mut child = Command::new(bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(root.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if child.try_wait().unwrap().is_some() {
-                    break; // the port was taken meanwhile: another one
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { child, port, root };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "s3s-fs did not listen within 10 s: {}",
-                        std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "s3s-fs did not start: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The file s3s-fs keeps an object in.
-    fn object_file(&self, full_key: &str) -> PathBuf {
-        self.root.path().join(BUCKET).join(full_key)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn s3s_fs() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("S3S_FS") {
-        return Some(PathBuf::from(path));
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path.or_else(|| {
-        let fallback = Path::new("/tmp/s3s/bin/s3s-fs");
-        fallback.is_file().then(|| fallback.to_path_buf())
-    })
-}
-
-/// The server, or `None` (after a notice) when s3s-fs is not installed outside CI.
-fn server() -> Option<S3Server> {
-    match s3s_fs() {
-        Some(bin) => Some(S3Server::start(&bin)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("s3s-fs is not installed (S3S_FS, PATH, /tmp/s3s/bin): {INSTALL}")
-        }
-        None => {
-            eprintln!(
-                "NOTICE: s3s-fs not found (S3S_FS, PATH, /tmp/s3s/bin/s3s-fs): the S3 store \
-                 test is skipped. Install it with: {INSTALL}"
-            );
-            None
-        }
-    }
-}
 
 /// The configuration the archive would read from these variables.
 fn config(location: &str, endpoint: &str, secret: &str, token: Option<&str>) -> S3Config {
