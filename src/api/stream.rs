@@ -254,6 +254,17 @@ fn permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
         .ok_or_else(|| ApiError::TooManyStreams(state.stream_limits().max_streams))
 }
 
+/// The SSE event name of an event (and the `type` of a WebSocket message).
+fn event_name(event: &StreamEvent) -> &'static str {
+    match event {
+        StreamEvent::Log { .. } => "log",
+        StreamEvent::Pod { .. } => "pod",
+        StreamEvent::Waiting { .. } => "waiting",
+        StreamEvent::Status(_) => "status",
+        StreamEvent::Failed(_) => "error",
+    }
+}
+
 /// The JSON payload of an event: its fields, or for `error` the error body.
 fn payload(event: &StreamEvent) -> serde_json::Value {
     match event {
@@ -283,7 +294,7 @@ fn sse(rx: mpsc::Receiver<StreamEvent>) -> Response {
         let event = rx.recv().await?;
         count_log_bytes(&event);
         let mut sse = warp::sse::Event::default()
-            .event(event.name())
+            .event(event_name(&event))
             .data(payload(&event).to_string());
         if let Some(id) = event.id() {
             sse = sse.id(id);
@@ -314,7 +325,7 @@ async fn forward_ws(mut rx: mpsc::Receiver<StreamEvent>, socket: WebSocket) {
                 let Some(event) = event else { break };
                 let mut message = payload(&event);
                 if let Some(object) = message.as_object_mut() {
-                    object.insert("type".into(), event.name().into());
+                    object.insert("type".into(), event_name(&event).into());
                     if let Some(id) = event.id() {
                         object.insert("id".into(), id.into());
                     }

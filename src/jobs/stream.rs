@@ -62,16 +62,6 @@ pub enum StreamEvent {
 }
 
 impl StreamEvent {
-    /// The SSE event name (and the `type` of a WebSocket message).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Log { .. } => "log",
-            Self::Pod { .. } => "pod",
-            Self::Waiting { .. } => "waiting",
-            Self::Status(_) => "status",
-            Self::Failed(_) => "error",
-        }
-    }
 
     /// The SSE event id, for `Last-Event-ID`: a log line's pod and timestamp
     /// ([`event_id`]).
