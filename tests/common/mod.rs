@@ -1,7 +1,14 @@
 //! Shared test helpers: a PKI made at test time (rcgen), TLS terminated in front of
 //! wiremock, recorded apiserver answers from `fixtures/recorded/`, and an `AppState`
-//! pointed at the mock.
+//! pointed at the mock. The helpers of the endpoint contract tests are in
+//! [`contract`], re-exported here.
 #![allow(dead_code)]
+
+mod contract;
+
+// Every test binary includes `common` whole, and not all of them use these.
+#[allow(unused_imports)]
+pub use contract::*;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
