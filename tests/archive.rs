@@ -45,7 +45,7 @@ fn dir_archive(dir: &Path) -> Archive {
 fn with_archive(state: AppState, archive: Archive) -> AppState {
     state.set_archive(archive.clone());
     let client = state.client().unwrap().clone();
-    archive.spawn(client, vec![ns()], || std::future::pending::<()>());
+    archive.spawn(client, vec![ns()], std::future::pending::<()>);
     state
 }
 

@@ -62,7 +62,7 @@ fn s3_archive(server: &S3Server, spill: &std::path::Path) -> Archive {
 fn with_archive(state: AppState, archive: Archive) -> AppState {
     state.set_archive(archive.clone());
     let client = state.client().unwrap().clone();
-    archive.spawn(client, vec![ns()], || std::future::pending::<()>());
+    archive.spawn(client, vec![ns()], std::future::pending::<()>);
     state
 }
 

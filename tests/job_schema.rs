@@ -9,7 +9,7 @@
 //! definition (ObjectMeta, JobSpec, PodSpec, Container, EnvVar, ...), so a misspelt or
 //! invented field fails here instead of being dropped by an apiserver that does not
 //! validate fields strictly. It does not check names or quantities against their
-//! patterns (the apiserver does: see `tests/runs.rs` for its 422).
+//! patterns (the apiserver does: see `tests/create_run.rs` for its 422).
 
 mod common;
 
