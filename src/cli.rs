@@ -189,6 +189,12 @@ pub struct Settings {
     #[arg(long, env = "DEFAULT_RUN_BACKOFF_LIMIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::runs::MAX_BACKOFF_LIMIT)))]
     pub default_run_backoff_limit: u32,
 
+    /// Milliseconds a status or log answer is reused for other callers asking the same
+    /// (0: only concurrent callers share one apiserver call). Polling then costs the
+    /// apiserver about one call per job and period, however many poll.
+    #[arg(long, env = "ANSWER_REUSE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub answer_reuse_ms: u64,
+
     /// Where finished runs' logs, status and pods are archived: a directory, or
     /// `s3://BUCKET[/PREFIX]` (credentials and endpoint from the AWS_* variables), or
     /// `off`. Unset: `$XDG_DATA_HOME/sparktest-k8s/archive` (else

@@ -95,6 +95,9 @@ pub struct Policy {
     pub allowed_namespaces: Vec<Namespace>,
     /// Run defaults, maxima and templates.
     pub runs: Arc<RunConfig>,
+    /// How long a status or log answer is reused for other callers (zero: only
+    /// concurrent callers share one apiserver call).
+    pub answer_reuse: Duration,
 }
 
 /// What `POST /api/test-runs` starts from.
@@ -123,7 +126,37 @@ struct Inner {
     caches: std::sync::OnceLock<std::collections::HashMap<Namespace, crate::jobs::cache::Caches>>,
     /// Where finished runs are archived, when an archive is configured.
     archive: std::sync::OnceLock<crate::archive::Archive>,
+    /// Status and log answers shared by concurrent callers and briefly reused.
+    answers: Answers,
 }
+
+/// A status answer's key: the job.
+pub type StatusKey = (Namespace, crate::names::JobName);
+/// A log answer's key: the job and every parameter.
+pub type LogsKey = (
+    Namespace,
+    crate::names::JobName,
+    crate::jobs::logs::LogOptions,
+);
+
+/// Answers shared between callers ([`crate::jobs::shared`]).
+pub struct Answers {
+    pub status: crate::jobs::shared::Shared<StatusKey, Arc<crate::jobs::JobReport>>,
+    pub logs: crate::jobs::shared::Shared<LogsKey, Arc<crate::jobs::logs::JobLogs>>,
+}
+
+impl Answers {
+    /// Answers reused for `reuse` (zero: only concurrent callers share one).
+    pub fn new(reuse: Duration) -> Self {
+        Self {
+            status: crate::jobs::shared::Shared::new(reuse),
+            logs: crate::jobs::shared::Shared::new(reuse),
+        }
+    }
+}
+
+/// How long a status or log answer is reused by default.
+pub const ANSWER_REUSE: Duration = Duration::from_secs(1);
 
 impl AppState {
     pub fn new(connection: Connection, namespace: Namespace, logs: LogLimits) -> Self {
@@ -146,6 +179,7 @@ impl AppState {
         streams: StreamLimits,
         policy: Policy,
     ) -> Self {
+        let reuse = policy.answer_reuse;
         Self {
             inner: Arc::new(Inner {
                 policy,
@@ -160,6 +194,7 @@ impl AppState {
                 unready: std::sync::atomic::AtomicBool::new(false),
                 caches: std::sync::OnceLock::new(),
                 archive: std::sync::OnceLock::new(),
+                answers: Answers::new(reuse),
             }),
         }
     }
@@ -280,6 +315,11 @@ impl AppState {
                     .join(", "),
             })
         }
+    }
+
+    /// Status and log answers shared between callers.
+    pub fn answers(&self) -> &Answers {
+        &self.inner.answers
     }
 
     pub fn policy(&self) -> &Policy {
@@ -428,6 +468,7 @@ impl AppState {
                 defaults,
                 templates,
             }),
+            answer_reuse: Duration::from_millis(settings.answer_reuse_ms),
         };
         let limits = LogLimits {
             max_lines: settings.max_log_lines,

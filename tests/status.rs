@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use wiremock::Mock;
-use wiremock::matchers::path;
+use wiremock::matchers::{method, path};
 
 #[tokio::test]
 async fn status_of_a_completed_job() {
@@ -183,4 +183,59 @@ async fn status_of_a_missing_job_is_404() {
     assert_eq!(body["error_type"], "NotFoundError");
     assert!(body["message"].as_str().unwrap().contains("does-not-exist"));
     assert!(is_reply_timestamp(&body["timestamp"]));
+}
+
+#[tokio::test]
+async fn concurrent_polls_of_one_job_share_one_apiserver_read_and_reuse_it() {
+    // The documented Role has no `watch`, so there is no job cache: 30 callers polling
+    // the same job at once make one Job GET and one pod list, not 30 of each.
+    let (pki, api) = apiserver().await;
+    let job: serde_json::Value =
+        serde_json::from_slice(&recorded("11_job_get_running").body).unwrap();
+    let uid = job["spec"]["selector"]["matchLabels"]["controller-uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Mock::given(method("GET"))
+        .and(path(
+            "/apis/batch/v1/namespaces/default/jobs/test-job-running",
+        ))
+        .respond_with(replay("11_job_get_running").set_delay(std::time::Duration::from_millis(200)))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/namespaces/default/pods"))
+        .and(Query::exact(&format!(
+            "labelSelector=controller-uid%3D{uid}"
+        )))
+        .respond_with(replay("21_pods_list_job_running"))
+        .expect(1)
+        .mount(&api.mock)
+        .await;
+    let state = state_with_policy(
+        &pki,
+        &api,
+        sparktest_k8s::state::Policy {
+            answer_reuse: std::time::Duration::from_secs(60),
+            ..sparktest_k8s::state::Policy::default()
+        },
+    );
+    let polls: Vec<_> = (0..30)
+        .map(|_| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                call(&state, "GET", "/api/k8s/jobs/test-job-running/status").await
+            })
+        })
+        .collect();
+    for poll in polls {
+        let (code, body) = poll.await.unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["status"], "running");
+    }
+    // A poll after them reuses the answer; the mocks' expect(1) check the apiserver saw
+    // one of each.
+    let (code, _) = call(&state, "GET", "/api/k8s/jobs/test-job-running/status").await;
+    assert_eq!(code, 200);
 }

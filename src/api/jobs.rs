@@ -259,12 +259,20 @@ async fn status(
         return Ok(archived_status(&record));
     }
     let client = state.client()?;
-    match jobs::job_report(client, state.caches(&ns), &ns, &name).await {
+    let shared = state
+        .answers()
+        .status
+        .get((ns.clone(), name.clone()), || async {
+            jobs::job_report(client, state.caches(&ns), &ns, &name)
+                .await
+                .map(Arc::new)
+        });
+    match shared.await {
         Ok(report) => {
             archive_if_finished(&state, &ns, &name, report.state.phase);
             Ok(warp::reply::json(&StatusReply {
-                view: StatusView::new(&report.job, report.state),
-                timeline: report.timeline,
+                view: StatusView::new(&report.job, report.state.clone()),
+                timeline: report.timeline.clone(),
                 source: Source::Cluster,
                 timestamp: now_rfc3339(),
             })
@@ -279,23 +287,23 @@ async fn status(
 }
 
 #[derive(Serialize)]
-struct LogsReply {
-    job_name: String,
-    pod_name: String,
+struct LogsReply<'a> {
+    job_name: &'a str,
+    pod_name: &'a str,
     /// Written by [`json_reply`] itself, after the other fields.
     #[serde(skip)]
-    logs: String,
+    logs: &'a str,
     timestamp: String,
     status: Phase,
-    namespace: String,
+    namespace: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    container: Option<String>,
+    container: Option<&'a str>,
     truncated: bool,
     pod_count: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
+    message: Option<&'a str>,
     source: Source,
 }
 
@@ -309,15 +317,22 @@ async fn logs(
     let options = query.into_options(state.log_limits())?;
     let (found, source) = match known_archived(&state, ns, &name).await {
         Some((archive, record)) => (
-            archive::read::logs(&archive, &record, &options).await?,
+            Arc::new(archive::read::logs(&archive, &record, &options).await?),
             Source::Archive,
         ),
         None => {
             let client = state.client()?;
-            let read = {
-                let _turn = state.log_read_permit().await;
-                job_logs(client, state.caches(ns), ns, &name, &options).await
-            };
+            let key = (ns.clone(), name.clone(), options.clone());
+            let read = state
+                .answers()
+                .logs
+                .get(key, || async {
+                    let _turn = state.log_read_permit().await;
+                    job_logs(client, state.caches(ns), ns, &name, &options)
+                        .await
+                        .map(Arc::new)
+                })
+                .await;
             match read {
                 Ok(found) => {
                     archive_if_finished(&state, ns, &name, found.state.phase);
@@ -326,7 +341,7 @@ async fn logs(
                 Err(LogsError::Job(e @ JobError::NotFound { .. })) => {
                     match archived_instead(&state, ns, &name).await? {
                         Some((archive, record)) => (
-                            archive::read::logs(&archive, &record, &options).await?,
+                            Arc::new(archive::read::logs(&archive, &record, &options).await?),
                             Source::Archive,
                         ),
                         None => return Err(e.into()),
@@ -344,20 +359,20 @@ async fn logs(
         state: job_state,
         message,
         pod_count,
-    } = found;
+    } = &*found;
     crate::metrics::metrics().log_bytes(logs.len());
     Ok(json_reply(&LogsReply {
-        job_name: name.to_string(),
-        pod_name: pod_name.unwrap_or_default(),
+        job_name: name.as_str(),
+        pod_name: pod_name.as_deref().unwrap_or_default(),
         logs,
         timestamp: now_rfc3339(),
         status: job_state.phase,
-        namespace: ns.to_string(),
-        container,
-        truncated,
-        pod_count,
-        reason: job_state.reason,
-        message: message.or(job_state.message),
+        namespace: ns.as_str(),
+        container: container.as_deref(),
+        truncated: *truncated,
+        pod_count: *pod_count,
+        reason: job_state.reason.as_deref(),
+        message: message.as_deref().or(job_state.message.as_deref()),
         source,
     }))
 }
@@ -373,7 +388,7 @@ fn json_reply(reply: &LogsReply) -> warp::reply::Response {
     // `{...}` becomes `{...,"logs":"..."}`.
     body.pop();
     body.extend_from_slice(b",\"logs\":");
-    super::json::push_json_string(&mut body, &reply.logs);
+    super::json::push_json_string(&mut body, reply.logs);
     body.push(b'}');
     let mut response = warp::reply::Response::new(body.into());
     response.headers_mut().insert(

@@ -12,7 +12,7 @@ use crate::kube::{Client, KubeError};
 use crate::names::{JobName, Namespace};
 
 /// What the caller asked for, already validated and capped.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LogOptions {
     /// `?pod=`: a pod of the job instead of kubectl's pick.
     pub pod: Option<String>,

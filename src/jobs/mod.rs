@@ -5,6 +5,7 @@ pub mod cache;
 pub mod events;
 pub mod logs;
 pub mod pods;
+pub mod shared;
 pub mod status;
 pub mod stream;
 pub mod timeline;
@@ -113,6 +114,7 @@ pub async fn cached_job_pods(
 }
 
 /// A Job with its derived state and the timeline of the pod its logs come from.
+#[derive(Debug)]
 pub struct JobReport {
     pub job: std::sync::Arc<Job>,
     pub state: status::JobState,
