@@ -245,12 +245,7 @@ impl<T: Cached> Cache<T> {
     /// Applies the watcher's events forever. On an error the cache stops answering
     /// (callers read the apiserver directly) until the watcher recovers; without the
     /// `list`/`watch` permission it retries rarely, so the cache costs nothing.
-    async fn keep(
-        self,
-        mut watcher: Watcher<T>,
-        what: &'static str,
-        observer: Observer<T>,
-    ) {
+    async fn keep(self, mut watcher: Watcher<T>, what: &'static str, observer: Observer<T>) {
         let mut failures = 0u32;
         loop {
             match watcher.next().await {

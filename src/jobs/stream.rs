@@ -62,7 +62,6 @@ pub enum StreamEvent {
 }
 
 impl StreamEvent {
-
     /// The SSE event id, for `Last-Event-ID`: a log line's pod and timestamp
     /// ([`event_id`]).
     pub fn id(&self) -> Option<String> {
