@@ -13,8 +13,8 @@ use openmetrics_parser::{
     openmetrics::parse_openmetrics,
 };
 use sparktest_k8s::AppState;
-use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::state::Policy;
+use sparktest_k8s::tokens::ApiTokens;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
