@@ -4,7 +4,9 @@
 # an object without a schema too) against the Kubernetes JSON schemas of the PyPI
 # package kubernetes-validate, for Kubernetes 1.24 (the oldest supported), 1.30 and
 # 1.37 (the newest it knows). Then checks what the schemas cannot: probes, drain time,
-# hardening, selectors, and that every Role carries rbac.yaml's rules.
+# hardening, selectors, that every Role carries rbac.yaml's rules, and that the log
+# archive (when a component turns it on) can write and takes its credentials from a
+# Secret.
 #
 #   deploy/validate.sh            from any directory; exit 0 only if everything passes
 #
@@ -59,11 +61,19 @@ overlay() {  # NAME COMPONENT...
     } >"$WORK/$name/kustomization.yaml"
 }
 overlay multi-namespace multi-namespace
+overlay s3-archive s3-archive
+overlay dir-archive dir-archive
+# Components compose; multi-namespace comes last, so that its home namespace is set on
+# the objects the components before it add (the check below fails otherwise).
+overlay s3-archive-multi-namespace s3-archive multi-namespace
 
 # target directory | Kubernetes versions
 TARGETS=(
     "deploy|1.24.0 1.30.0 1.37.0"
     "$WORK/multi-namespace|1.24.0 1.30.0 1.37.0"
+    "$WORK/s3-archive|1.24.0 1.30.0 1.37.0"
+    "$WORK/dir-archive|1.24.0 1.30.0 1.37.0"
+    "$WORK/s3-archive-multi-namespace|1.24.0 1.30.0 1.37.0"
 )
 
 status=0
@@ -157,6 +167,12 @@ for o in by_kind.get("NetworkPolicy", []):
     check(selects(o["spec"]["podSelector"]["matchLabels"]), "NetworkPolicy selects the pods")
 for k in ("ServiceAccount", "Service", "PodDisruptionBudget", "NetworkPolicy", "Role", "RoleBinding"):
     check(k in by_kind, f"a {k}")
+# Every object but the extra namespaces' RBAC is in the Deployment's namespace (none set:
+# `kubectl apply -n`); one without would land in whatever namespace kubectl defaults to.
+for o in objs:
+    if o["kind"] not in ("Role", "RoleBinding") or o["metadata"]["name"] != "sparktest-backend-remote":
+        check(o["metadata"].get("namespace") == home,
+              f"{o['kind']} {o['metadata']['name']} is in the Deployment's namespace {home}")
 
 # RBAC: every Role has exactly rbac.yaml's rules (the extra namespaces' Roles are
 # copied from it), every binding names the Deployment's service account in its
@@ -181,10 +197,41 @@ if "ALLOWED_NAMESPACES" in env:
     check(set(allowed) == bound, f"ALLOWED_NAMESPACES {allowed} = the namespaces with a RoleBinding {sorted(bound)}")
     check(allowed[0] == home, "ALLOWED_NAMESPACES starts with the home namespace")
 
+# The log archive. Credentials only ever from a Secret, never a literal in a manifest.
+from_secret = {e["name"] for e in c.get("env", [])
+               if "secretKeyRef" in (e.get("valueFrom") or {})}
+for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    check(k not in env or k in from_secret, f"{k} comes from a Secret (secretKeyRef), not a value")
+archive = env.get("LOG_ARCHIVE")
+mounts = {m["mountPath"].rstrip("/") or "/": m for m in c.get("volumeMounts", [])}
+volumes = {v["name"]: v for v in pod.get("volumes", [])}
+def writable(path):
+    # The mount holding `path`, writable: the root filesystem is read-only.
+    best = max((p for p in mounts if path == p or path.startswith(p.rstrip("/") + "/")),
+               key=len, default=None)
+    return best is not None and not mounts[best].get("readOnly", False) \
+        and not any(k in volumes.get(mounts[best]["name"], {}) for k in ("secret", "configMap"))
+if archive and archive != "off":
+    # Runs are collected into spill files in the temporary directory first.
+    check(writable(env.get("TMPDIR") or "/tmp"), "LOG_ARCHIVE is on: the temporary directory (spill files) is a writable volume")
+    if archive.startswith("s3://"):
+        check({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= from_secret,
+              "LOG_ARCHIVE=s3://: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret")
+        check(any(o["metadata"]["name"] != "sparktest-k8s" for o in by_kind.get("NetworkPolicy", [])),
+              "LOG_ARCHIVE=s3://: a NetworkPolicy lets the pods reach the store")
+    else:
+        check(archive.startswith("/") and writable(archive), f"LOG_ARCHIVE={archive} is on a writable volume")
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values() if "persistentVolumeClaim" in v}
+        check(claims <= {o["metadata"]["name"] for o in by_kind.get("PersistentVolumeClaim", [])},
+              f"every claim the pods mount is rendered: {sorted(claims)}")
+# No Secret with a value is ever rendered: secrets are created with kubectl.
+for o in by_kind.get("Secret", []):
+    check(not o.get("data") and not o.get("stringData"), f"Secret {o['metadata']['name']} carries no value")
+
 for e in errors:
     print(f"FAIL {name}: {e}", file=sys.stderr)
 if not errors:
-    print(f"ok   {name}: probes, drain, hardening, selectors and RBAC consistent")
+    print(f"ok   {name}: probes, drain, hardening, selectors, RBAC and archive consistent")
 sys.exit(1 if errors else 0)
 PY
         status=1
