@@ -10,8 +10,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::*;
 use sparktest_k8s::AppState;
-use sparktest_k8s::tokens::ApiTokens;
 use sparktest_k8s::state::Policy;
+use sparktest_k8s::tokens::ApiTokens;
 use wiremock::Mock;
 use wiremock::matchers::path;
 
@@ -458,6 +458,9 @@ async fn tokens_never_reach_a_log_line_even_at_trace() {
         ])
         .env("RUST_LOG", "trace")
         .env("API_TOKENS_FILE", &tokens)
+        // The run is archived too, here rather than in the default directory under
+        // $HOME, where it would outlive the test and answer for the next one.
+        .env("LOG_ARCHIVE", dir.path().join("archive"))
         .env_remove("KUBECONFIG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -538,4 +541,340 @@ fn unsafe_sigterm(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Recognizable fake S3 credentials: the access key id is not a secret (it is in every
+/// request's Authorization header); the secret key and the session token are.
+const S3_ACCESS_KEY: &str = "AKIDSECURITYLOGTEST";
+const S3_SECRET_KEY: &str = "s3-secret-key-5e1f0c9b7a3d2468-never-logged";
+const S3_SESSION_TOKEN: &str = "s3-session-token-0f9e8d7c6b5a4321-never-logged";
+
+/// What an S3 store answers to a request whose signature it rejects, made hostile: real
+/// S3 echoes the canonical request (with `x-amz-security-token`) and the string to sign;
+/// this one also echoes both secrets in the message the service keeps.
+fn s3_refusal() -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(403)
+        .insert_header("content-type", "application/xml")
+        .set_body_string(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>\
+             <Message>signed with {S3_SECRET_KEY} and {S3_SESSION_TOKEN}</Message>\
+             <AWSAccessKeyId>{S3_ACCESS_KEY}</AWSAccessKeyId>\
+             <StringToSign>AWS4-HMAC-SHA256 {S3_SECRET_KEY}</StringToSign>\
+             <CanonicalRequest>PUT\n/\n\nx-amz-security-token:{S3_SESSION_TOKEN}\n</CanonicalRequest>\
+             <RequestId>4442587FB7D0A2F9</RequestId></Error>"
+        ))
+}
+
+/// The lines of `logs` holding an S3 secret or a request signature (never logged: the
+/// Authorization and x-amz-security-token headers are marked sensitive).
+fn s3_secrets_in(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|l| {
+            l.contains(S3_SECRET_KEY) || l.contains(S3_SESSION_TOKEN) || l.contains("Signature=")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn s3_credentials_never_reach_a_log_line_even_at_trace() {
+    // The binary archives to an S3 mock (plain http on loopback) that refuses every
+    // request with an error document echoing the credentials, at RUST_LOG=trace: the
+    // index listing at start, the upload of a finished run (retried), and the lookup of
+    // a run the cluster no longer has.
+    let (pki, api) = apiserver().await;
+    Mock::given(path("/version"))
+        .respond_with(replay("01_version"))
+        .mount(&api.mock)
+        .await;
+    // A list without a continue token: the sweep asks for every finished run once.
+    Mock::given(path("/apis/batch/v1/namespaces/default/jobs"))
+        .respond_with(replay("15_job_list"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/apis/batch/v1/namespaces/default/jobs/test-job-123"))
+        .respond_with(replay("09_job_get_completed"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/apis/batch/v1/namespaces/default/jobs/gone-job"))
+        .respond_with(replay("14_job_get_not_found"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path("/api/v1/namespaces/default/pods"))
+        .respond_with(replay("19_pods_list_job_completed"))
+        .mount(&api.mock)
+        .await;
+    Mock::given(path(
+        "/api/v1/namespaces/default/pods/test-job-123-h6gvc/log",
+    ))
+    .respond_with(replay("28_log_completed_timestamps"))
+    .mount(&api.mock)
+    .await;
+    let s3 = wiremock::MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(s3_refusal())
+        .mount(&s3)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem);
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: t\n  cluster: {{server: '{}', certificate-authority-data: {ca}}}\nusers:\n- name: u\n  user: {{token: {TOKEN}}}\ncontexts:\n- name: t\n  context: {{cluster: t, user: u, namespace: default}}\n",
+        api.url
+    )).unwrap();
+    let spill = dir.path().join("tmp");
+    std::fs::create_dir(&spill).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sparktest-k8s"));
+    command
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "trace")
+        .env("TMPDIR", &spill)
+        .env("LOG_ARCHIVE", "s3://sparktest-archive/runs")
+        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", S3_SESSION_TOKEN)
+        .env("AWS_REGION", "eu-west-3")
+        .env("AWS_ENDPOINT_URL_S3", s3.uri())
+        .env_remove("KUBECONFIG")
+        .env_remove("API_TOKENS_FILE");
+    for inherited in ["AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE"] {
+        command.env_remove(inherited);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let answers = tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        [
+            "/api/k8s/jobs/test-job-123/status",
+            "/api/k8s/jobs/gone-job/status",
+            "/api/k8s/jobs/gone-job/logs",
+            "/api/k8s/jobs?include_archived=true",
+        ]
+        .map(|target| {
+            raw_exchange(
+                addr,
+                format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+            )
+        })
+    })
+    .await
+    .unwrap();
+    assert!(answers[0].contains("\"completed\""), "{}", answers[0]);
+    // The store refuses: a run the cluster no longer has cannot be answered for (the
+    // store's message reaches the caller, scrubbed).
+    assert!(
+        answers[1].starts_with("HTTP/1.1 50") && answers[1].contains("the log archive"),
+        "{}",
+        answers[1]
+    );
+    for answer in &answers {
+        assert!(
+            s3_secrets_in(answer).is_empty(),
+            "an answer holds a secret:\n{answer}"
+        );
+    }
+
+    // The credentials did go out (signed headers), on every kind of request: a listing,
+    // a lookup and an upload (retried after 1 s).
+    let mut seen = Vec::new();
+    for _ in 0..150 {
+        seen = s3.received_requests().await.unwrap_or_default();
+        if seen.iter().filter(|r| r.method.as_str() == "PUT").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for method in ["GET", "PUT"] {
+        assert!(
+            seen.iter().any(|r| r.method.as_str() == method),
+            "no {method} reached the store: {seen:?}"
+        );
+    }
+    for request in &seen {
+        assert_eq!(
+            request
+                .headers
+                .get("x-amz-security-token")
+                .map(|v| v.as_bytes()),
+            Some(S3_SESSION_TOKEN.as_bytes()),
+            "{} {}",
+            request.method,
+            request.url
+        );
+        let authorization = request
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(authorization.contains(S3_ACCESS_KEY), "{authorization}");
+    }
+
+    unsafe_sigterm(child.id());
+    let (status, logs) = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut logs = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status, logs)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}\n{logs}");
+    assert!(
+        logs.lines().count() > 50,
+        "trace logging was not on:\n{logs}"
+    );
+    // The refusals were logged (with the store's message, scrubbed), so the search
+    // below looked at the lines that could have held a secret.
+    assert!(
+        logs.contains("cannot store an archived run") && logs.contains("SignatureDoesNotMatch"),
+        "the store's refusal was not logged:\n{logs}"
+    );
+    assert!(logs.contains("s3://sparktest-archive/runs"), "{logs}");
+    let hits = s3_secrets_in(&logs);
+    assert!(hits.is_empty(), "S3 secrets logged:\n{}", hits.join("\n"));
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn s3_store_errors_and_debug_hold_no_credential() {
+    // In process, every event at trace (this thread's subscriber: the runtime is
+    // current-thread, so the store's connection tasks log here too): the store built
+    // from the AWS variables, each operation against a port that refuses connections,
+    // and everything an operator's code could print — the config's and the store's
+    // Debug, each error's Display and Debug.
+    use sparktest_k8s::archive::s3::{S3Config, S3Options, S3Store};
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let vars = |name: &str| {
+        match name {
+            "AWS_ACCESS_KEY_ID" => Some(S3_ACCESS_KEY),
+            "AWS_SECRET_ACCESS_KEY" => Some(S3_SECRET_KEY),
+            "AWS_SESSION_TOKEN" => Some(S3_SESSION_TOKEN),
+            "AWS_REGION" => Some("eu-west-3"),
+            "AWS_ENDPOINT_URL_S3" => Some("http://127.0.0.1:1"),
+            _ => None,
+        }
+        .map(str::to_string)
+    };
+    let config = S3Config::parse("s3://sparktest-archive/runs", &vars).unwrap();
+    tracing::trace!(?config, "config");
+    let options = S3Options {
+        request_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        ..S3Options::default()
+    };
+    let store = S3Store::with_options(config, options).unwrap();
+    tracing::trace!(?store, location = %store.describe(), "store");
+    let mut errors = vec![
+        store
+            .put("ns/job/run.json", bytes::Bytes::from_static(b"{}"))
+            .await
+            .unwrap_err(),
+        store.get("ns/job/run.json", 1024).await.unwrap_err(),
+        store.list("").await.unwrap_err(),
+        store.delete("ns/job/run.json").await.unwrap_err(),
+    ];
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"log").unwrap();
+    errors.push(
+        store
+            .put_file(
+                "ns/job/logs/p/c.log.gz",
+                file.path(),
+                3,
+                "a0b2b5d5e4ee2a4ab5dd4ac8feaa93d92e2d1a3b2b8e2f8b1f0c2c8e4e9a3b51",
+            )
+            .await
+            .unwrap_err(),
+    );
+    for e in &errors {
+        tracing::error!(error = %e, debug = ?e, "store operation failed");
+    }
+    // Refused configurations: their errors name the variable, never its value.
+    for (name, value) in [
+        (
+            "AWS_ENDPOINT_URL_S3",
+            format!("https://{S3_ACCESS_KEY}:{S3_SECRET_KEY}@store:9000"),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            format!("{S3_SESSION_TOKEN} {S3_SECRET_KEY}"),
+        ),
+        ("AWS_SESSION_TOKEN", format!("{S3_SESSION_TOKEN}\u{7f}")),
+    ] {
+        let bad = |var: &str| {
+            if var == name {
+                Some(value.clone())
+            } else {
+                vars(var)
+            }
+        };
+        let e = S3Config::parse("s3://sparktest-archive/runs", &bad).unwrap_err();
+        tracing::error!(error = %e, "refused");
+    }
+    drop(_guard);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("127.0.0.1:1") && logs.contains("store operation failed"),
+        "the errors were not captured:\n{logs}"
+    );
+    assert!(
+        logs.contains("<redacted>"),
+        "the config's Debug was not captured:\n{logs}"
+    );
+    let hits = s3_secrets_in(&logs);
+    assert!(hits.is_empty(), "S3 secrets logged:\n{}", hits.join("\n"));
 }
