@@ -30,13 +30,17 @@ fn job() -> JobName {
 /// An archive in `dir`, spilling into `dir/spill`, sweeping rarely (the tests trigger
 /// archiving themselves).
 fn dir_archive(dir: &Path) -> Archive {
+    dir_archive_with(dir, archive::Options::default())
+}
+
+fn dir_archive_with(dir: &Path, options: archive::Options) -> Archive {
     let store = DirStore::open(dir.join("archive")).unwrap();
     Archive::new(
         Store::Dir(store),
         archive::Options {
             spill: dir.join("spill"),
             sweep: Duration::from_secs(3600),
-            ..archive::Options::default()
+            ..options
         },
     )
 }
@@ -315,4 +319,29 @@ async fn the_retention_prunes_runs_archived_longer_ago() {
     assert!(!archive.contains(&ns(), &job()));
     let left = archive.store().list("").await.unwrap();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_large_archived_log_is_answered_from_a_stream_with_the_same_text() {
+    // Every log counts as large here: each answer reads the file as a stream, holding
+    // only its window, and must be the answer a held log gives.
+    let (pki, api) = apiserver().await;
+    let dir = tempfile::tempdir().unwrap();
+    mount_completed_run(&api).await;
+    let archive = dir_archive_with(
+        dir.path(),
+        archive::Options {
+            stream_above: 0,
+            ..archive::Options::default()
+        },
+    );
+    let state = with_archive(state_for(&pki, &api), archive.clone());
+    archive.request(&ns(), &job());
+    until_archived(&archive).await;
+    let (_, whole) = call(&state, "GET", &format!("/api/k8s/jobs/{JOB}/logs")).await;
+    assert_eq!(whole["logs"], recorded_log());
+    assert_eq!(whole["source"], "archive");
+    let (_, tail) = call(&state, "GET", &format!("/api/k8s/jobs/{JOB}/logs?tail=1")).await;
+    let last = recorded_log().lines().last().unwrap().to_string() + "\n";
+    assert_eq!(tail["logs"], last);
 }

@@ -75,8 +75,11 @@ pub struct Options {
     pub spill: PathBuf,
     /// How often the managed Jobs are swept for finished runs not yet archived.
     pub sweep: Duration,
-    /// Archived runs older than this are pruned (directory archives).
+    /// Archived runs older than this are pruned.
     pub retention: Option<Duration>,
+    /// Archived logs larger than this (uncompressed) are read as a stream for each
+    /// answer instead of being held and cached whole.
+    pub stream_above: u64,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
             spill: std::env::temp_dir().join("sparktest-k8s-spill"),
             sweep: Duration::from_secs(60),
             retention: None,
+            stream_above: 16 * 1024 * 1024,
         }
     }
 }
@@ -297,7 +301,7 @@ impl Archive {
 
     /// The text of an archived container log (kubelet timestamps on each line), kept
     /// decompressed in a bounded cache.
-    pub async fn log_text(&self, key: &str) -> Result<Option<Arc<String>>, StoreError> {
+    pub async fn log_text(&self, key: &str) -> Result<Option<Arc<str>>, StoreError> {
         if let Some(text) = self
             .inner
             .logs
@@ -317,13 +321,42 @@ impl Archive {
             .await
             .map_err(|e| StoreError::Unavailable(format!("archive task: {e}")))?
             .map_err(|e| StoreError::Refused(format!("{key} is not a gzip log: {e}")))?;
-        let text = Arc::new(text);
+        let text: Arc<str> = Arc::from(text);
         self.inner
             .logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), text.clone());
         Ok(Some(text))
+    }
+
+    /// The answer's text from a large archived log, read as a stream: the log is never
+    /// held whole, only the lines of the window (`tail`, within `limit_bytes`). A
+    /// directory archive reads the file as it goes; an S3 archive holds the compressed
+    /// object meanwhile.
+    pub async fn log_window(
+        &self,
+        key: &str,
+        how: &record::Render,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        let cap = self.inner.options.cap;
+        let source: Box<dyn std::io::Read + Send> = match &self.inner.store {
+            Store::Dir(dir) => match dir.open_object(key)? {
+                Some(file) => Box::new(file),
+                None => return Ok(None),
+            },
+            Store::S3(_) => match self.inner.store.get(key, cap + cap / 8 + 1024).await? {
+                Some(bytes) => Box::new(std::io::Cursor::new(bytes)),
+                None => return Ok(None),
+            },
+        };
+        let how = how.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || record::render_stream(source, &how))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("archive task: {e}")))?
+            .map(Some)
+            .map_err(|e| StoreError::Refused(format!("{key} is not a gzip log: {e}")))
     }
 
     /// Starts archiving in the background: the worker, the sweep of `namespaces` (at
@@ -477,7 +510,7 @@ impl Archive {
         let mut token = None;
         let mut seen = HashSet::new();
         loop {
-            let page = crate::jobs::list_managed(client, ns, 500, token).await?;
+            let page = crate::jobs::list_managed(client, ns, 500, token.clone()).await?;
             for job in &page.items {
                 seen.insert(job.metadata.name.clone());
                 if crate::jobs::status::job_state(job, None)
@@ -488,7 +521,12 @@ impl Archive {
                     self.request(ns, &name);
                 }
             }
-            token = page.metadata.continue_token.filter(|t| !t.is_empty());
+            let next = page.metadata.continue_token.filter(|t| !t.is_empty());
+            // A token handed back unchanged would page forever.
+            if next.is_some() && next == token {
+                return Ok(());
+            }
+            token = next;
             if token.is_none() {
                 self.inner
                     .swept
@@ -583,17 +621,17 @@ impl Archive {
 /// Decompressed archived logs, the oldest dropped first past [`LOG_CACHE_BYTES`].
 #[derive(Default)]
 struct LogCache {
-    texts: HashMap<String, Arc<String>>,
+    texts: HashMap<String, Arc<str>>,
     order: VecDeque<String>,
     bytes: usize,
 }
 
 impl LogCache {
-    fn get(&self, key: &str) -> Option<Arc<String>> {
+    fn get(&self, key: &str) -> Option<Arc<str>> {
         self.texts.get(key).cloned()
     }
 
-    fn insert(&mut self, key: String, text: Arc<String>) {
+    fn insert(&mut self, key: String, text: Arc<str>) {
         if text.len() > LOG_CACHE_BYTES || self.texts.contains_key(&key) {
             return;
         }
@@ -655,7 +693,7 @@ mod tests {
     #[test]
     fn the_log_cache_is_bounded() {
         let mut cache = LogCache::default();
-        let big = Arc::new("x".repeat(LOG_CACHE_BYTES / 2 + 1));
+        let big: Arc<str> = Arc::from("x".repeat(LOG_CACHE_BYTES / 2 + 1));
         cache.insert("a".into(), big.clone());
         cache.insert("b".into(), big.clone());
         assert!(cache.get("a").is_none(), "the oldest went");

@@ -39,7 +39,7 @@ pub async fn logs(
     let empty = |pod: Option<String>, container: Option<String>, message: String| JobLogs {
         pod_name: pod,
         container,
-        logs: String::new(),
+        logs: Arc::from(""),
         truncated: false,
         state: state.clone(),
         message: Some(message),
@@ -98,14 +98,11 @@ pub async fn logs(
         (None, None) => None,
     };
     let mut text = String::new();
+    let mut whole: Option<Arc<str>> = None;
     let mut truncated = false;
     let mut message = None;
     for container in &containers {
         let Some(key) = &container.log_key else {
-            continue;
-        };
-        let Some(log) = archive.log_text(key).await? else {
-            message = Some(format!("the archived log {key} is missing"));
             continue;
         };
         let how = Render {
@@ -117,6 +114,34 @@ pub async fn logs(
                 .all_containers
                 .then(|| format!("[pod/{}/{}] ", pod.name, container.name)),
         };
+        if container.log_bytes > archive.options().stream_above {
+            // Too large to hold: read as a stream for this answer only.
+            let Some((part, cut)) = archive.log_window(key, &how).await? else {
+                message = Some(format!("the archived log {key} is missing"));
+                continue;
+            };
+            text.push_str(&part);
+            if cut {
+                truncated = true;
+                break;
+            }
+            continue;
+        }
+        let Some(log) = archive.log_text(key).await? else {
+            message = Some(format!("the archived log {key} is missing"));
+            continue;
+        };
+        if containers.len() == 1 && how.shows_all_of(&log) {
+            // The whole log as archived: handed out as the archive holds it.
+            whole = Some(log.clone());
+            if container.truncated {
+                message = Some(format!(
+                    "the log of container {} was archived up to its first {} bytes",
+                    container.name, container.log_bytes
+                ));
+            }
+            break;
+        }
         let (part, cut) = render(&log, &how);
         text.push_str(&part);
         if container.truncated {
@@ -135,7 +160,7 @@ pub async fn logs(
         container: (!options.all_containers)
             .then(|| containers.first().map(|c| c.name.clone()))
             .flatten(),
-        logs: text,
+        logs: whole.unwrap_or_else(|| Arc::from(text)),
         truncated,
         state,
         message,
@@ -172,9 +197,24 @@ pub async fn replay(
             }
             .into());
         };
-        if let Some(key) = &summary.log_key
-            && let Some(log) = archive.log_text(key).await?
-        {
+        let text: Option<Arc<str>> = match &summary.log_key {
+            None => None,
+            Some(key) if summary.log_bytes > archive.options().stream_above => {
+                let how = Render {
+                    tail_lines,
+                    timestamps: true,
+                    since: None,
+                    limit_bytes: u64::MAX,
+                    prefix: None,
+                };
+                archive
+                    .log_window(key, &how)
+                    .await?
+                    .map(|(text, _)| Arc::from(text))
+            }
+            Some(key) => archive.log_text(key).await?,
+        };
+        if let Some(log) = text {
             let lines: Vec<&str> = log.lines().collect();
             let skip = lines.len().saturating_sub(tail_lines as usize);
             for line in &lines[skip..] {

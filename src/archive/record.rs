@@ -94,6 +94,24 @@ pub struct Render {
     pub prefix: Option<String>,
 }
 
+impl Render {
+    /// Whether [`render`] would give `log` back unchanged: no filter, no prefix, the
+    /// timestamps kept, and the whole log within the tail and the byte limit.
+    pub fn shows_all_of(&self, log: &str) -> bool {
+        self.since.is_none()
+            && self.timestamps
+            && self.prefix.is_none()
+            && log.len() as u64 <= self.limit_bytes
+            && line_count(log) <= self.tail_lines as usize
+    }
+}
+
+/// Lines of a log (a last line without its newline counts).
+fn line_count(log: &str) -> usize {
+    let newlines = log.bytes().filter(|b| *b == b'\n').count();
+    newlines + usize::from(!log.is_empty() && !log.ends_with('\n'))
+}
+
 /// The answer's text from an archived log (each line `TIMESTAMP SP TEXT`): lines since
 /// `since`, the last `tail_lines` of them, timestamps kept or cut, at most `limit_bytes`
 /// (cut at a character boundary). Returns the text and whether it was cut.
@@ -129,6 +147,47 @@ pub fn render(log: &str, how: &Render) -> (String, bool) {
         out.push_str(text);
     }
     (out, false)
+}
+
+/// [`render`] over a gzip-compressed log read as a stream: only the window's lines
+/// (at most `tail_lines`, at most `limit_bytes` of them) are held.
+pub fn render_stream(gzip: impl std::io::Read, how: &Render) -> std::io::Result<(String, bool)> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(flate2::read::GzDecoder::new(gzip));
+    let mut window: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut held = 0usize;
+    let room = usize::try_from(how.limit_bytes).unwrap_or(usize::MAX);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        if how
+            .since
+            .is_some_and(|since| line_time(&line).is_some_and(|t| t < since))
+        {
+            continue;
+        }
+        held += line.len();
+        window.push_back(std::mem::take(&mut line));
+        // More than the answer can hold is dropped from the front as it comes.
+        while window.len() > how.tail_lines as usize
+            || (held > room.saturating_add(4096) && window.len() > 1)
+        {
+            if let Some(old) = window.pop_front() {
+                held -= old.len();
+            }
+        }
+    }
+    let text: String = window.into_iter().collect();
+    Ok(render(
+        &text,
+        &Render {
+            since: None,
+            ..how.clone()
+        },
+    ))
 }
 
 /// The kubelet timestamp that starts a log line.
@@ -223,6 +282,101 @@ mod tests {
             },
         );
         assert_eq!((text.as_str(), cut), ("é", true));
+    }
+
+    #[test]
+    fn the_whole_log_is_recognised_so_it_is_not_copied() {
+        assert!(how().shows_all_of(LOG));
+        assert_eq!(render(LOG, &how()), (LOG.to_string(), false));
+        for (name, r) in [
+            (
+                "tail",
+                Render {
+                    tail_lines: 2,
+                    ..how()
+                },
+            ),
+            (
+                "timestamps",
+                Render {
+                    timestamps: false,
+                    ..how()
+                },
+            ),
+            (
+                "limit",
+                Render {
+                    limit_bytes: 10,
+                    ..how()
+                },
+            ),
+            (
+                "prefix",
+                Render {
+                    prefix: Some("[x] ".into()),
+                    ..how()
+                },
+            ),
+            (
+                "since",
+                Render {
+                    since: Some(std::time::UNIX_EPOCH),
+                    ..how()
+                },
+            ),
+        ] {
+            assert!(!r.shows_all_of(LOG), "{name}");
+        }
+        assert!(
+            Render {
+                tail_lines: 3,
+                ..how()
+            }
+            .shows_all_of(LOG)
+        );
+        assert!(
+            Render {
+                tail_lines: 1,
+                ..how()
+            }
+            .shows_all_of("one line, no newline")
+        );
+    }
+
+    #[test]
+    fn a_streamed_render_is_the_same_answer_holding_only_the_window() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(LOG.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let at = |s: &str| crate::time::parse_rfc3339(s);
+        for r in [
+            how(),
+            Render {
+                tail_lines: 2,
+                ..how()
+            },
+            Render {
+                timestamps: false,
+                limit_bytes: 8,
+                ..how()
+            },
+            Render {
+                since: at("2026-11-26T11:48:20Z"),
+                ..how()
+            },
+            Render {
+                prefix: Some("[p] ".into()),
+                tail_lines: 1,
+                ..how()
+            },
+        ] {
+            assert_eq!(
+                render_stream(&gz[..], &r).unwrap(),
+                render(LOG, &r),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

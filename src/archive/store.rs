@@ -158,6 +158,16 @@ impl DirStore {
         }
     }
 
+    /// The object's file, open for reading; `None` when there is none.
+    pub fn open_object(&self, key: &str) -> Result<Option<std::fs::File>, StoreError> {
+        let path = self.path(key)?;
+        match std::fs::File::open(&path) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("reading", &path, e)),
+        }
+    }
+
     async fn put_file(&self, key: &str, source: &Path) -> Result<(), StoreError> {
         let dest = self.path(key)?;
         let source = source.to_path_buf();

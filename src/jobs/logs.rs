@@ -34,7 +34,8 @@ pub struct LogOptions {
 pub struct JobLogs {
     pub pod_name: Option<String>,
     pub container: Option<String>,
-    pub logs: String,
+    /// Shared, not copied: an archived log is handed out as the archive holds it.
+    pub logs: std::sync::Arc<str>,
     pub truncated: bool,
     pub state: JobState,
     /// Why `logs` is empty when the pod cannot give logs yet (the cluster's reason).
@@ -106,7 +107,7 @@ pub async fn job_logs(
     let empty = |message: String, pod: Option<&Pod>, container: Option<String>| JobLogs {
         pod_name: pod.map(|p| p.metadata.name.clone()),
         container,
-        logs: String::new(),
+        logs: std::sync::Arc::from(""),
         truncated: false,
         state: state.clone(),
         message: Some(message),
@@ -184,7 +185,7 @@ pub async fn job_logs(
     Ok(JobLogs {
         pod_name: Some(pod.metadata.name.clone()),
         container,
-        logs: out.into_string(),
+        logs: std::sync::Arc::from(out.into_string()),
         truncated,
         state,
         message: None,

@@ -58,10 +58,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Shared<K, V> {
             match self.turn(&key) {
                 Turn::Reuse(value) => return Ok(value),
                 Turn::Wait(mut rx) => {
-                    if let Ok(value) = rx.wait_for(Option::is_some).await {
-                        if let Some(value) = value.clone() {
-                            return Ok(value);
-                        }
+                    if let Ok(value) = rx.wait_for(Option::is_some).await
+                        && let Some(value) = value.clone()
+                    {
+                        return Ok(value);
                     }
                     // The fetching caller failed or went away: take a turn.
                 }
