@@ -71,6 +71,9 @@ pub struct StreamLimits {
     pub max_streams: usize,
     /// How often a waiting stream reads the job and its pods again.
     pub poll: Duration,
+    /// How long a shared upstream outlives its last follower (a page reload does not
+    /// reopen it).
+    pub linger: Duration,
 }
 
 impl Default for StreamLimits {
@@ -78,6 +81,7 @@ impl Default for StreamLimits {
         Self {
             max_streams: 256,
             poll: Duration::from_secs(2),
+            linger: Duration::from_secs(5),
         }
     }
 }
@@ -128,6 +132,8 @@ struct Inner {
     archive: std::sync::OnceLock<crate::archive::Archive>,
     /// Status and log answers shared by concurrent callers and briefly reused.
     answers: Answers,
+    /// The live streams shared by their followers.
+    hub: Arc<crate::jobs::hub::Hub>,
 }
 
 /// A status answer's key: the job.
@@ -195,6 +201,7 @@ impl AppState {
                 caches: std::sync::OnceLock::new(),
                 archive: std::sync::OnceLock::new(),
                 answers: Answers::new(reuse),
+                hub: crate::jobs::hub::Hub::new(streams.linger),
             }),
         }
     }
@@ -315,6 +322,11 @@ impl AppState {
                     .join(", "),
             })
         }
+    }
+
+    /// The live streams shared by their followers.
+    pub fn hub(&self) -> &Arc<crate::jobs::hub::Hub> {
+        &self.inner.hub
     }
 
     /// Status and log answers shared between callers.

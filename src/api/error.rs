@@ -42,6 +42,12 @@ pub enum ApiError {
     /// 404: the job (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// On a live stream (never an HTTP answer): this client fell behind a shared stream
+    /// by this many events and is disconnected.
+    #[error(
+        "this client fell behind the live stream by {0} events and is disconnected; reconnect with Last-Event-ID to resume"
+    )]
+    StreamBehind(u64),
     /// 503: the configured maximum of concurrent live streams is reached.
     #[error("too many live streams are open ({0}); try again later")]
     TooManyStreams(usize),
@@ -175,6 +181,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, NotFoundError),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ValidationError),
             Self::TooManyStreams(_) => (StatusCode::SERVICE_UNAVAILABLE, KubernetesError),
+            Self::StreamBehind(_) => (StatusCode::SERVICE_UNAVAILABLE, NetworkError),
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, AuthenticationError),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, AuthenticationError),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, ValidationError),

@@ -2,6 +2,7 @@
 //! WebSocket when the request upgrades; and a job's Kubernetes Events.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,6 +17,7 @@ use super::jobs::param;
 use super::runs::{NamespaceQuery, namespace_query};
 use super::with_state;
 use crate::archive;
+use crate::jobs::hub::{Follower, Producer, Topic};
 use crate::jobs::stream::{FollowOptions, Resume, StreamEvent, follow_job, watch_job};
 use crate::jobs::{self, events::JobEvent};
 use crate::metrics::metrics;
@@ -177,11 +179,34 @@ async fn log_stream(
         Err(e) => return Err(e.into()),
     }
     let options = FollowOptions {
-        container: query.container,
+        container: query.container.clone(),
         resume,
         tail_lines,
         poll: state.stream_limits().poll,
     };
+    if options.resume.is_none() {
+        // Every viewer of this log (same container and tail) reads one upstream.
+        let topic = Topic::Logs {
+            container: query.container,
+            tail: tail_lines,
+        };
+        let producer = {
+            let (state, ns, name) = (state.clone(), ns.clone(), name.clone());
+            move || -> Producer {
+                Box::new(move |tx| {
+                    Box::pin(async move {
+                        tokio::select! {
+                            () = follow_job(client, ns, name, options, tx) => {}
+                            () = state.shutting_down() => {}
+                        }
+                    })
+                })
+            }
+        };
+        let follower = state.hub().follow(&ns, &name, topic, producer);
+        return Ok(respond(shared(follower, permit), ws));
+    }
+    // A resumed stream starts where this client left off: a follow of its own.
     let (tx, rx) = mpsc::channel(BUFFER);
     let shutdown = state.shutting_down();
     tokio::spawn(async move {
@@ -221,17 +246,31 @@ async fn watch(
         }
         Err(e) => return Err(e.into()),
     };
-    let (tx, rx) = mpsc::channel(BUFFER);
-    let shutdown = state.shutting_down();
-    tokio::spawn(async move {
-        let _permit = permit;
-        let _active = metrics().stream_opened();
-        tokio::select! {
-            () = watch_job(client, ns, name, job, tx) => {}
-            () = shutdown => {}
+    // Every viewer of this job's status reads one watch.
+    let producer = {
+        let (state, ns, name) = (state.clone(), ns.clone(), name.clone());
+        move || -> Producer {
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    tokio::select! {
+                        () = watch_job(client, ns, name, job, tx) => {}
+                        () = state.shutting_down() => {}
+                    }
+                })
+            })
         }
-    });
-    Ok(respond(rx, ws))
+    };
+    let follower = state.hub().follow(&ns, &name, Topic::Watch, producer);
+    Ok(respond(shared(follower, permit), ws))
+}
+
+/// A client of a shared stream.
+fn shared(follower: Follower, permit: OwnedSemaphorePermit) -> Events {
+    Events::Shared {
+        follower,
+        _permit: permit,
+        _active: metrics().stream_opened(),
+    }
 }
 
 /// A stream of an archived run: the given events, then the end.
@@ -261,7 +300,7 @@ fn event_name(event: &StreamEvent) -> &'static str {
         StreamEvent::Pod { .. } => "pod",
         StreamEvent::Waiting { .. } => "waiting",
         StreamEvent::Status(_) => "status",
-        StreamEvent::Failed(_) => "error",
+        StreamEvent::Failed(_) | StreamEvent::Behind { .. } => "error",
     }
 }
 
@@ -269,6 +308,7 @@ fn event_name(event: &StreamEvent) -> &'static str {
 fn payload(event: &StreamEvent) -> serde_json::Value {
     match event {
         StreamEvent::Failed(e) => ApiError::from(e.clone()).body(),
+        StreamEvent::Behind { missed } => ApiError::StreamBehind(*missed).body(),
         other => serde_json::to_value(other).unwrap_or_default(),
     }
 }
@@ -280,7 +320,34 @@ fn count_log_bytes(event: &StreamEvent) {
     }
 }
 
-fn respond(rx: mpsc::Receiver<StreamEvent>, ws: Option<Ws>) -> Response {
+/// Where a client's events come from: a stream of its own, or a shared one.
+enum Events {
+    Own(mpsc::Receiver<StreamEvent>),
+    Shared {
+        follower: Follower,
+        /// Held for the client's life: its place among `MAX_STREAMS` and in the gauge.
+        _permit: OwnedSemaphorePermit,
+        _active: crate::metrics::ActiveStream,
+    },
+}
+
+impl Events {
+    async fn next(&mut self) -> Option<Arc<StreamEvent>> {
+        match self {
+            Self::Own(rx) => rx.recv().await.map(Arc::new),
+            Self::Shared { follower, .. } => follower.next().await,
+        }
+    }
+}
+
+impl From<mpsc::Receiver<StreamEvent>> for Events {
+    fn from(rx: mpsc::Receiver<StreamEvent>) -> Self {
+        Self::Own(rx)
+    }
+}
+
+fn respond(rx: impl Into<Events>, ws: Option<Ws>) -> Response {
+    let rx = rx.into();
     match ws {
         Some(ws) => ws
             .on_upgrade(move |socket| forward_ws(rx, socket))
@@ -289,9 +356,9 @@ fn respond(rx: mpsc::Receiver<StreamEvent>, ws: Option<Ws>) -> Response {
     }
 }
 
-fn sse(rx: mpsc::Receiver<StreamEvent>) -> Response {
+fn sse(rx: Events) -> Response {
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
+        let event = rx.next().await?;
         count_log_bytes(&event);
         let mut sse = warp::sse::Event::default()
             .event(event_name(&event))
@@ -315,13 +382,13 @@ fn sse(rx: mpsc::Receiver<StreamEvent>) -> Response {
 
 /// Forwards events as JSON text messages (`{"type": "log", "id": ..., ...}`), pings
 /// every [`HEARTBEAT`], and stops when the client closes.
-async fn forward_ws(mut rx: mpsc::Receiver<StreamEvent>, socket: WebSocket) {
+async fn forward_ws(mut rx: Events, socket: WebSocket) {
     let (mut sink, mut incoming) = socket.split();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     loop {
         tokio::select! {
-            event = rx.recv() => {
+            event = rx.next() => {
                 let Some(event) = event else { break };
                 let mut message = payload(&event);
                 if let Some(object) = message.as_object_mut() {

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod events;
+pub mod hub;
 pub mod logs;
 pub mod pods;
 pub mod shared;

@@ -59,6 +59,10 @@ pub enum StreamEvent {
     /// The stream cannot go on.
     #[serde(skip)]
     Failed(JobError),
+    /// This client fell behind a shared stream by `missed` events and is ended; it
+    /// reconnects with `Last-Event-ID` to resume.
+    #[serde(skip)]
+    Behind { missed: u64 },
 }
 
 impl StreamEvent {

@@ -249,6 +249,8 @@ pub async fn start_service(api: &FakeApiserver, max_streams: usize) -> Service {
         StreamLimits {
             max_streams,
             poll: Duration::from_millis(50),
+            // Tests count upstream requests: a stream closed is closed at once.
+            linger: Duration::ZERO,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
