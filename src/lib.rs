@@ -35,6 +35,7 @@
 //! - [`metrics`]: the Prometheus metrics (one global registry) and their bounded labels;
 //!   [`api::metrics`] serves them.
 //! - [`server`]: the hyper accept loop, its limits and the graceful drain.
+//! - [`lease`]: leader election over a `coordination.k8s.io/v1` Lease, as client-go's.
 //! - [`check`]: the `sparktest-k8s check` subcommand.
 //! - [`names`]: job names, run ids, namespaces that parse; [`quantity`]: CPU and
 //!   memory quantities that compare.
@@ -51,6 +52,7 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod kube;
+pub mod lease;
 pub mod metrics;
 pub mod names;
 pub mod quantity;
