@@ -212,6 +212,12 @@ pub struct Settings {
     #[arg(long, env = "LOG_ARCHIVE_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub log_archive_retention_days: Option<u32>,
 
+    /// Reconcile TestRun resources (sparktest.dev/v1alpha1) in the served namespaces
+    /// into Jobs, one replica at a time (leader election through a Lease). Needs the
+    /// CRD and RBAC of deploy/components/testruns.
+    #[arg(long, env = "WATCH_TESTRUNS", default_value_t = false)]
+    pub watch_testruns: bool,
+
     /// Seconds to drain in-flight requests after SIGTERM or SIGINT before exiting.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,

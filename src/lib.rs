@@ -26,6 +26,9 @@
 //!   validation), [`runs::defaults`] (defaults and maxima), [`runs::manifest`] (the Job
 //!   body and labels), [`runs::create`] (creation, run ids); [`runs::templates`], the
 //!   templates file.
+//! - [`testruns`]: declarative runs, the `TestRun` resource and its controller
+//!   (`--watch-testruns`): the decision ([`testruns::decide`]), the watches and status
+//!   writes ([`testruns::controller`]), the leader gate ([`testruns::leader`]).
 //! - [`api`]: the warp filter tree, one filter per endpoint, and the error mapping;
 //!   [`api::stream`] serves the live endpoints (SSE or WebSocket), [`api::auth`]
 //!   authenticates callers, [`api::health`] reports the connection, [`api::probes`]
@@ -60,6 +63,7 @@ pub mod runs;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod testruns;
 pub mod time;
 pub mod tokens;
 

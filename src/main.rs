@@ -44,11 +44,22 @@ async fn serve(settings: sparktest_k8s::cli::Settings) -> ExitCode {
         tracing::warn!("serving without Kubernetes: the job endpoints answer 503");
     }
     state.start_caches();
+    // TestRuns (--watch-testruns): the controller and its leader election.
+    let testruns = if settings.watch_testruns {
+        sparktest_k8s::testruns::start(&state)
+    } else {
+        None
+    };
     let drain = sparktest_k8s::Drain {
         delay: Duration::from_secs(settings.shutdown_delay_seconds),
         grace: Duration::from_secs(settings.shutdown_grace_seconds),
     };
     sparktest_k8s::run(listener, state, shutdown_signal(), drain).await;
+    // The TestRun controller stopped with the drain; let it hand its Lease back, so
+    // that the other replica takes over at once rather than when the Lease expires.
+    if let Some(testruns) = testruns {
+        let _ = tokio::time::timeout(Duration::from_secs(5), testruns).await;
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -124,6 +124,15 @@ pub struct Metrics {
     archive_store_errors: Counter,
     archive_bytes: Counter,
     archive_pending: Gauge,
+    // The TestRun controller (crate::testruns).
+    testrun_reconciles: Family<ResultLabels, Counter>,
+    testrun_leader: Gauge,
+}
+
+/// `result` of `testrun_reconciles`: one of `crate::testruns::controller::result::ALL`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -156,6 +165,8 @@ impl Metrics {
             archive_store_errors: Counter::default(),
             archive_bytes: Counter::default(),
             archive_pending: Gauge::default(),
+            testrun_reconciles: Family::default(),
+            testrun_leader: Gauge::default(),
         };
         metrics.registered()
     }
@@ -233,6 +244,24 @@ impl Metrics {
             "archive_pending",
             "Runs waiting to be archived (being collected, or stored again after a failure)",
             self.archive_pending.clone(),
+        );
+        // The TestRun controller: every result exists from the start (at 0), so that a
+        // rate over it is defined before the first reconcile.
+        for result in crate::testruns::controller::result::ALL {
+            drop(
+                self.testrun_reconciles
+                    .get_or_create(&ResultLabels { result }),
+            );
+        }
+        r.register(
+            "testrun_reconciles",
+            "TestRun reconciles by result (created, updated, unchanged, invalid, error)",
+            self.testrun_reconciles.clone(),
+        );
+        r.register(
+            "testrun_leader",
+            "1 while this replica leads the TestRun controller (holds the lease), else 0",
+            self.testrun_leader.clone(),
         );
         self
     }
@@ -336,6 +365,24 @@ impl Metrics {
     pub fn archive_pending(&self, runs: usize) {
         self.archive_pending
             .set(i64::try_from(runs).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a TestRun reconcile by its result, one of
+    /// `crate::testruns::controller::result::ALL` (anything else counts as `error`).
+    pub fn testrun_reconciled(&self, result: &'static str) {
+        let result = if crate::testruns::controller::result::ALL.contains(&result) {
+            result
+        } else {
+            crate::testruns::controller::result::ERROR
+        };
+        self.testrun_reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// Sets `testrun_leader`: whether this replica leads the TestRun controller.
+    pub fn set_testrun_leader(&self, leading: bool) {
+        self.testrun_leader.set(i64::from(leading));
     }
 
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]), `# EOF` last.

@@ -7,6 +7,8 @@
 //! verb).
 
 mod common;
+#[path = "common/testruns.rs"]
+mod fake_kube;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -332,4 +334,179 @@ fn attributes_follow_the_apiservers_request_info() {
         "authorization.k8s.io|selfsubjectaccessreviews|create"
     );
     assert_eq!(a("GET", "/version", None), None);
+}
+
+// --- deploy/components/testruns: the TestRun controller's RBAC ----------------------
+
+/// A rule of the component: like [`Rule`], and possibly limited to named objects.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NamedRule {
+    api_groups: Vec<String>,
+    resources: Vec<String>,
+    verbs: Vec<String>,
+    #[serde(default)]
+    resource_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PatchOp {
+    op: String,
+    path: String,
+    value: NamedRule,
+}
+
+#[derive(Debug, Deserialize)]
+struct NamedRole {
+    kind: String,
+    #[serde(default)]
+    rules: Vec<NamedRule>,
+}
+
+/// The component's rules: those its JSON patch adds to the base Role (in every served
+/// namespace), and those of its leader-election Role (the home namespace).
+fn component_rules() -> (Vec<NamedRule>, Vec<NamedRule>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/components/testruns");
+    let patch: Vec<PatchOp> =
+        serde_saphyr::from_str(&std::fs::read_to_string(format!("{dir}/role-patch.yaml")).unwrap())
+            .unwrap();
+    assert!(
+        patch.iter().all(|p| p.op == "add" && p.path == "/rules/-"),
+        "role-patch.yaml only adds rules: {patch:?}"
+    );
+    let objects: Vec<NamedRole> = serde_saphyr::from_str_multiple(
+        &std::fs::read_to_string(format!("{dir}/leader-election.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut roles: Vec<NamedRole> = objects.into_iter().filter(|o| o.kind == "Role").collect();
+    assert_eq!(roles.len(), 1, "one Role in leader-election.yaml");
+    (
+        patch.into_iter().map(|p| p.value).collect(),
+        roles.remove(0).rules,
+    )
+}
+
+fn allows_named(
+    rule: &NamedRule,
+    (group, resource, verb): &Attributes,
+    name: Option<&str>,
+) -> bool {
+    rule.api_groups.iter().any(|g| g == group)
+        && rule.resources.iter().any(|r| r == resource)
+        && rule.verbs.iter().any(|v| v == verb)
+        && (rule.resource_names.is_empty()
+            || name.is_some_and(|n| rule.resource_names.iter().any(|r| r == n)))
+}
+
+/// The TestRun controller as the service runs it (`testruns::spawn_elected`: leader
+/// election, then the controller), driven through every path it has (the Lease
+/// created, renewed and released; TestRuns listed, watched, read again after a 409;
+/// the status written; Jobs listed, watched, read, created), against the recording
+/// fake apiserver: every call is allowed by deploy/rbac.yaml with the component's
+/// rules, and every verb the component grants is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_testrun_controller_is_allowed_every_call_and_uses_every_verb_of_its_component() {
+    use fake_kube::{FakeKube, TESTRUNS, conflict};
+    let kube = FakeKube::start().await;
+    kube.create_testrun(
+        "rbac",
+        serde_json::json!({"image": "busybox:1.36", "commands": ["true"]}),
+    );
+    kube.fail_next("PUT", &format!("{TESTRUNS}/rbac/status"), conflict("rbac"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = sparktest_k8s::testruns::spawn_elected(
+        common::plain_http_client(&kube.url(), Duration::from_secs(5)),
+        vec!["default".parse().unwrap()],
+        std::sync::Arc::new(sparktest_k8s::state::RunConfig::default()),
+        sparktest_k8s::lease::LeaseConfig {
+            namespace: "default".parse().unwrap(),
+            name: sparktest_k8s::testruns::LEASE_NAME.into(),
+            identity: "rbac-test".into(),
+            lease_duration: Duration::from_secs(3),
+            renew_deadline: Duration::from_secs(2),
+            retry_period: Duration::from_millis(200),
+        },
+        sparktest_k8s::testruns::ControllerOptions::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    );
+    let pending = kube
+        .wait_for(Duration::from_secs(15), |k| {
+            k.get(TESTRUNS, "rbac")
+                .is_some_and(|r| r["status"]["phase"] == "Pending")
+        })
+        .await;
+    assert!(
+        pending,
+        "the TestRun was reconciled: {:?}",
+        kube.get(TESTRUNS, "rbac")
+    );
+    // Held long enough to be renewed, then released on stop.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let base = role_rules();
+    let (patched, leader) = component_rules();
+    let mut used: Vec<(Attributes, Option<String>)> = Vec::new();
+    for request in kube.requests() {
+        let query = (!request.query.is_empty()).then_some(request.query.as_str());
+        let attrs = attributes(&request.method, &request.path, query).unwrap_or_else(|| {
+            panic!(
+                "{} {}: not a resource request",
+                request.method, request.path
+            )
+        });
+        let name = {
+            let parts: Vec<&str> = request.path.split('/').collect();
+            parts
+                .iter()
+                .position(|p| *p == "namespaces")
+                .and_then(|i| parts.get(i + 3))
+                .map(|n| n.to_string())
+        };
+        assert!(
+            allowed(&base, &attrs)
+                || patched
+                    .iter()
+                    .chain(&leader)
+                    .any(|r| allows_named(r, &attrs, name.as_deref())),
+            "{} {}?{} needs {attrs:?} (name {name:?}), which neither deploy/rbac.yaml nor deploy/components/testruns grants",
+            request.method,
+            request.path,
+            request.query
+        );
+        used.push((attrs, name));
+    }
+    for rule in patched.iter().chain(&leader) {
+        for group in &rule.api_groups {
+            for resource in &rule.resources {
+                for verb in &rule.verbs {
+                    let attrs = (group.clone(), resource.clone(), verb.clone());
+                    assert!(
+                        used.iter().any(|(a, name)| *a == attrs
+                            && (rule.resource_names.is_empty()
+                                || name
+                                    .as_ref()
+                                    .is_some_and(|n| rule.resource_names.contains(n)))),
+                        "deploy/components/testruns grants {attrs:?} (names {:?}), which no request uses",
+                        rule.resource_names
+                    );
+                }
+            }
+        }
+    }
+    // The controller's Job calls are the base Role's: the component adds none for Jobs.
+    for verb in ["create", "get", "list", "watch"] {
+        let attrs = ("batch".to_string(), "jobs".to_string(), verb.to_string());
+        assert!(
+            used.iter().any(|(a, _)| *a == attrs),
+            "the controller uses {verb} jobs"
+        );
+        assert!(allowed(&base, &attrs));
+    }
 }
