@@ -247,8 +247,7 @@ impl Hub {
                     };
                     let event = Arc::new(event);
                     {
-                        let mut state =
-                            upstream.state.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut state = upstream.state.lock().unwrap_or_else(|e| e.into_inner());
                         state.push(event.clone());
                         // No follower may be listening (between a page's reload and its
                         // return): the history keeps what they will be shown.
