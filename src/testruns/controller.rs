@@ -23,10 +23,10 @@ use tokio::time::Instant;
 use super::decide::{Context, decide, job_name, refused};
 use super::leader::LeaderGate;
 use super::resource::{
-    OwnedJob, TestRun, TestRunStatus, testrun_path, testrun_status_path, testruns_path,
+    RunJob, TestRun, TestRunStatus, testrun_path, testrun_status_path, testruns_path,
 };
 use super::{API_VERSION, KIND};
-use crate::kube::resources::{job_path, jobs_path, query};
+use crate::kube::resources::{Job, job_path, jobs_path, query};
 use crate::kube::watch::{Event, Watcher};
 use crate::kube::{Client, KubeError};
 use crate::names::{Namespace, RunId};
@@ -151,7 +151,7 @@ impl Controller {
 /// What the watches of one namespace report.
 enum Update {
     Runs(Event<TestRun>),
-    Jobs(Event<OwnedJob>),
+    Jobs(Event<Job>),
 }
 
 /// How a reconcile ended.
@@ -184,7 +184,7 @@ struct Worker {
     options: ControllerOptions,
     testruns: HashMap<String, TestRun>,
     /// The Jobs a TestRun controls, by name.
-    jobs: HashMap<String, OwnedJob>,
+    jobs: HashMap<String, Job>,
     runs_synced: bool,
     jobs_synced: bool,
     queue: VecDeque<String>,
@@ -230,7 +230,7 @@ impl Worker {
         // controls are kept.
         let selector = query(&[("labelSelector", crate::runs::SPARKTEST_SELECTOR.to_string())]);
         watches.spawn(watch(
-            Watcher::<OwnedJob>::new(self.client.clone(), &jobs_path(ns), &selector[1..])
+            Watcher::<Job>::new(self.client.clone(), &jobs_path(ns), &selector[1..])
                 .paged(LIST_PAGE),
             "jobs",
             tx,
@@ -461,7 +461,7 @@ impl Worker {
     }
 
     /// The run's Job: from the store, else read (it may be a moment old).
-    async fn job(&mut self, uid: &str) -> Result<Option<OwnedJob>, KubeError> {
+    async fn job(&mut self, uid: &str) -> Result<Option<Job>, KubeError> {
         let name = job_name(uid);
         if let Some(job) = self.jobs.get(&name) {
             return Ok(Some(job.clone()));
@@ -469,10 +469,10 @@ impl Worker {
         self.get_job(&name).await
     }
 
-    async fn get_job(&mut self, name: &str) -> Result<Option<OwnedJob>, KubeError> {
+    async fn get_job(&mut self, name: &str) -> Result<Option<Job>, KubeError> {
         match self
             .client
-            .get_json::<OwnedJob>(&job_path(self.namespace.as_str(), name))
+            .get_json::<Job>(&job_path(self.namespace.as_str(), name))
             .await
         {
             Ok(job) => {

@@ -25,10 +25,11 @@
 //! nothing new gives the same status, so the controller writes only on change.
 
 use super::resource::{
-    Condition, OwnedJob, OwnerReference, TestRun, TestRunStatus, condition as reason, phase,
+    Condition, RunJob, TestRun, TestRunStatus, condition as reason, phase, run_owner,
 };
 use super::spec::accept;
 use crate::jobs::status::{Phase, job_state};
+use crate::kube::resources::Job;
 use crate::names::Namespace;
 use crate::state::RunConfig;
 
@@ -92,7 +93,7 @@ const PENDING_MESSAGE: &str = "the Job was created; its pod has not started yet"
 const MAX_MESSAGE: usize = 4096;
 
 /// Decides for `run`, whose Job `test-run-{uid}` is `job` (`None`: it does not exist).
-pub fn decide(run: &TestRun, job: Option<&OwnedJob>, ctx: &Context<'_>) -> Decision {
+pub fn decide(run: &TestRun, job: Option<&Job>, ctx: &Context<'_>) -> Decision {
     if run.metadata.deletion_timestamp.is_some() {
         return Decision::leave();
     }
@@ -139,7 +140,7 @@ pub fn decide(run: &TestRun, job: Option<&OwnedJob>, ctx: &Context<'_>) -> Decis
                 let mut body =
                     crate::runs::job_body(&accepted.identity, ctx.namespace, &accepted.resolved);
                 body["metadata"]["ownerReferences"] =
-                    serde_json::json!([OwnerReference::to_run(&run.metadata.name, uid)]);
+                    serde_json::json!([run_owner(&run.metadata.name, uid)]);
                 let mut status = current;
                 status.phase = Some(phase::PENDING.into());
                 status.run_id = Some(uid.into());
@@ -210,11 +211,11 @@ fn refuse(run: &TestRun, uid: &str, ctx: &Context<'_>, why: &str, message: &str)
 fn from_job(
     mut status: TestRunStatus,
     uid: &str,
-    job: &OwnedJob,
+    job: &Job,
     acted: Option<i64>,
     ctx: &Context<'_>,
 ) -> TestRunStatus {
-    let state = job_state(&job.as_job(), None);
+    let state = job_state(job, None);
     status.run_id = Some(uid.into());
     status.job_name = Some(job.metadata.name.clone());
     status.observed_generation = acted;
@@ -287,7 +288,7 @@ fn from_job(
 }
 
 /// When the Job ended: its `completionTime`, else the time its final condition was set.
-fn finished_at(job: &OwnedJob) -> Option<String> {
+fn finished_at(job: &Job) -> Option<String> {
     if let Some(t) = &job.status.completion_time {
         return Some(t.clone());
     }
@@ -405,16 +406,16 @@ mod tests {
         .unwrap()
     }
 
-    fn job(owner_uid: &str, status: serde_json::Value) -> OwnedJob {
+    fn job(owner_uid: &str, status: serde_json::Value) -> Job {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": JOB, "namespace": "default", "uid": "job-uid",
-                "ownerReferences": [OwnerReference::to_run("nightly", owner_uid)]},
+                "ownerReferences": [run_owner("nightly", owner_uid)]},
             "status": status,
         }))
         .unwrap()
     }
 
-    fn decide_at(run: &TestRun, job: Option<&OwnedJob>, now: &str) -> Decision {
+    fn decide_at(run: &TestRun, job: Option<&Job>, now: &str) -> Decision {
         let config = config();
         let ns: Namespace = "default".parse().unwrap();
         decide(

@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use controller::{Controller, ControllerOptions};
 pub use decide::{Decision, decide};
 pub use leader::{LeaderGate, WatchGate};
-pub use resource::{Condition, OwnedJob, OwnerReference, TestRun, TestRunStatus};
+pub use resource::{Condition, OwnerReference, RunJob, TestRun, TestRunStatus};
 
 /// The API group of the TestRun resource.
 pub const GROUP: &str = "sparktest.dev";

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{API_VERSION, KIND, PLURAL};
-use crate::kube::resources::{Job, JobSpec, JobStatus, ObjectMeta, encode};
+use crate::kube::resources::{Job, encode};
 
 /// `/apis/sparktest.dev/v1alpha1/namespaces/{ns}/testruns`
 pub fn testruns_path(namespace: &str) -> String {
@@ -175,110 +175,45 @@ pub struct Condition {
     pub message: String,
 }
 
-/// A `metav1.OwnerReference`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OwnerReference {
-    #[serde(default)]
-    pub api_version: String,
-    #[serde(default)]
-    pub kind: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub uid: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub controller: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_owner_deletion: Option<bool>,
-}
+pub use crate::kube::resources::OwnerReference;
 
-impl OwnerReference {
-    /// The reference a run's Job carries to its TestRun: the controller, and the Job
-    /// blocks the TestRun's foreground deletion until it is gone.
-    pub fn to_run(name: &str, uid: &str) -> Self {
-        Self {
-            api_version: API_VERSION.into(),
-            kind: KIND.into(),
-            name: name.into(),
-            uid: uid.into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
-    }
-
-    /// Whether this reference is a TestRun controlling its object.
-    pub fn is_testrun_controller(&self) -> bool {
-        self.kind == KIND
-            && self.api_version.split('/').next() == Some(super::GROUP)
-            && self.controller == Some(true)
+/// The reference a run's Job carries to its TestRun: the controller, and the Job blocks
+/// the TestRun's foreground deletion until it is gone.
+pub fn run_owner(name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        name: name.into(),
+        uid: uid.into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
     }
 }
 
-/// The metadata of a Job the controller uses: what [`ObjectMeta`] has, and the owners.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OwnedJobMeta {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub uid: Option<String>,
-    #[serde(default)]
-    pub resource_version: Option<String>,
-    #[serde(default)]
-    pub creation_timestamp: Option<String>,
-    #[serde(default)]
-    pub deletion_timestamp: Option<String>,
-    #[serde(default)]
-    pub labels: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    pub owner_references: Vec<OwnerReference>,
+/// Whether this reference is a TestRun controlling its object.
+pub fn is_testrun_controller(owner: &OwnerReference) -> bool {
+    owner.kind == KIND
+        && owner.api_version.split('/').next() == Some(super::GROUP)
+        && owner.controller == Some(true)
 }
 
 /// A Job as the controller sees it: a possible run's Job, with its owners.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct OwnedJob {
-    #[serde(default)]
-    pub metadata: OwnedJobMeta,
-    #[serde(default)]
-    pub spec: JobSpec,
-    #[serde(default)]
-    pub status: JobStatus,
+pub trait RunJob {
+    /// The TestRun controlling this Job, if one does.
+    fn controller(&self) -> Option<&OwnerReference>;
+
+    /// Whether the TestRun with this uid controls the Job.
+    fn is_owned_by(&self, uid: &str) -> bool {
+        self.controller().is_some_and(|o| o.uid == uid)
+    }
 }
 
-impl OwnedJob {
-    /// The TestRun controlling this Job, if one does.
-    pub fn controller(&self) -> Option<&OwnerReference> {
+impl RunJob for Job {
+    fn controller(&self) -> Option<&OwnerReference> {
         self.metadata
             .owner_references
             .iter()
-            .find(|o| o.is_testrun_controller())
-    }
-
-    /// Whether the TestRun with this uid controls the Job.
-    pub fn is_owned_by(&self, uid: &str) -> bool {
-        self.controller().is_some_and(|o| o.uid == uid)
-    }
-
-    /// The Job as [`crate::jobs::status::job_state`] reads it.
-    pub fn as_job(&self) -> Job {
-        let m = &self.metadata;
-        Job {
-            metadata: ObjectMeta {
-                name: m.name.clone(),
-                namespace: m.namespace.clone(),
-                uid: m.uid.clone(),
-                resource_version: m.resource_version.clone(),
-                creation_timestamp: m.creation_timestamp.clone(),
-                deletion_timestamp: m.deletion_timestamp.clone(),
-                labels: m.labels.clone(),
-                annotations: Default::default(),
-            },
-            spec: self.spec.clone(),
-            status: self.status.clone(),
-        }
+            .find(|o| is_testrun_controller(o))
     }
 }
 
@@ -330,13 +265,13 @@ mod tests {
 
     #[test]
     fn only_a_testrun_controller_reference_owns_a_job() {
-        let job = |refs: serde_json::Value| -> OwnedJob {
+        let job = |refs: serde_json::Value| -> Job {
             serde_json::from_value(
                 serde_json::json!({"metadata": {"name": "j", "ownerReferences": refs}}),
             )
             .unwrap()
         };
-        let owned = job(serde_json::to_value([OwnerReference::to_run("r", "u1")]).unwrap());
+        let owned = job(serde_json::to_value([run_owner("r", "u1")]).unwrap());
         assert!(owned.is_owned_by("u1"));
         assert!(!owned.is_owned_by("u2"));
         let not_controller = job(serde_json::json!([{"apiVersion": "sparktest.dev/v1alpha1",
