@@ -3,29 +3,20 @@
 //! archived, without any apiserver call; a DELETE archives first; a new instance on the
 //! same directory serves what an earlier one archived; a partial archive is never served.
 
+#[path = "common/archive.rs"]
+mod archived;
 mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
+use archived::*;
 use common::*;
 use serde_json::{Value, json};
 use sparktest_k8s::archive::{self, Archive, DirStore, Store};
-use sparktest_k8s::names::{JobName, Namespace};
-use sparktest_k8s::state::AppState;
+use sparktest_k8s::names::JobName;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
-
-const JOB: &str = "test-job-123";
-const POD: &str = "test-job-123-h6gvc";
-
-fn ns() -> Namespace {
-    "default".parse().unwrap()
-}
-
-fn job() -> JobName {
-    JOB.parse().unwrap()
-}
 
 /// An archive in `dir`, spilling into `dir/spill`, sweeping rarely (the tests trigger
 /// archiving themselves).
@@ -43,50 +34,6 @@ fn dir_archive_with(dir: &Path, options: archive::Options) -> Archive {
             ..options
         },
     )
-}
-
-/// The service's state with `archive`, its background work started.
-fn with_archive(state: AppState, archive: Archive) -> AppState {
-    state.set_archive(archive.clone());
-    let client = state.client().unwrap().clone();
-    archive.spawn(client, vec![ns()], std::future::pending::<()>);
-    state
-}
-
-/// The completed run as the cluster has it: Job, pods and the container's whole log.
-async fn mount_completed_run(api: &TlsMock) {
-    mount_job(
-        &api.mock,
-        "09_job_get_completed",
-        Some("19_pods_list_job_completed"),
-    )
-    .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/namespaces/default/pods/{POD}/log")))
-        .and(query_param("timestamps", "true"))
-        .and(query_param("container", "main"))
-        .and(query_param(
-            "limitBytes",
-            (64 * 1024 * 1024 + 1).to_string().as_str(),
-        ))
-        .respond_with(replay("28_log_completed_timestamps"))
-        .mount(&api.mock)
-        .await;
-}
-
-/// Waits (at most 10 s) until the run is archived.
-async fn until_archived(archive: &Archive) {
-    for _ in 0..1000 {
-        if archive.contains(&ns(), &job()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the run was not archived within 10 s");
-}
-
-fn recorded_log() -> String {
-    String::from_utf8(recorded("28_log_completed_timestamps").body).unwrap()
 }
 
 async fn apiserver_requests(api: &TlsMock) -> Vec<String> {
@@ -111,7 +58,7 @@ async fn a_finished_run_is_archived_and_served_after_kubernetes_removed_it() {
     let (code, body) = call(&state, "GET", &format!("/api/k8s/jobs/{JOB}/status")).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["source"], "cluster");
-    until_archived(&archive).await;
+    until_archived(&archive, Duration::from_secs(10)).await;
 
     // Kubernetes removes the Job (TTL): every answer now comes from the archive.
     api.mock.reset().await;
@@ -174,7 +121,7 @@ async fn the_job_list_includes_archived_runs_whose_jobs_are_gone_on_request() {
     let archive = dir_archive(dir.path());
     let state = with_archive(state_for(&pki, &api), archive.clone());
     archive.request(&ns(), &job());
-    until_archived(&archive).await;
+    until_archived(&archive, Duration::from_secs(10)).await;
     // The cluster lists no SparkTest job any more.
     Mock::given(method("GET"))
         .and(path("/apis/batch/v1/namespaces/default/jobs"))
@@ -203,7 +150,7 @@ async fn a_new_instance_on_the_same_directory_serves_what_an_earlier_one_archive
     let first = dir_archive(dir.path());
     let _state = with_archive(state_for(&pki, &api), first.clone());
     first.request(&ns(), &job());
-    until_archived(&first).await;
+    until_archived(&first, Duration::from_secs(10)).await;
 
     // A restart: a new state on the same directory, and a cluster without the Job.
     let (pki2, api2) = apiserver().await;
@@ -308,7 +255,7 @@ async fn the_retention_prunes_runs_archived_longer_ago() {
     let archive = dir_archive(dir.path());
     let _state = with_archive(state_for(&pki, &api), archive.clone());
     archive.request(&ns(), &job());
-    until_archived(&archive).await;
+    until_archived(&archive, Duration::from_secs(10)).await;
     assert_eq!(archive.prune(Duration::from_secs(3600)).await.unwrap(), 0);
     // Make the record a day old.
     let record_file = dir.path().join(format!("archive/default/{JOB}/run.json"));
@@ -337,7 +284,7 @@ async fn a_large_archived_log_is_answered_from_a_stream_with_the_same_text() {
     );
     let state = with_archive(state_for(&pki, &api), archive.clone());
     archive.request(&ns(), &job());
-    until_archived(&archive).await;
+    until_archived(&archive, Duration::from_secs(10)).await;
     let (_, whole) = call(&state, "GET", &format!("/api/k8s/jobs/{JOB}/logs")).await;
     assert_eq!(whole["logs"], recorded_log());
     assert_eq!(whole["source"], "archive");

@@ -4,6 +4,8 @@
 //! wait, and the run is archived once it is back; what a kill during archiving leaves is
 //! never served.
 
+#[path = "common/archive.rs"]
+mod archived;
 mod common;
 #[path = "common/s3s.rs"]
 mod s3s;
@@ -11,25 +13,11 @@ mod s3s;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use archived::*;
 use common::*;
 use s3s::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, server};
 use sparktest_k8s::archive::s3::{S3Config, S3Options, S3Store};
 use sparktest_k8s::archive::{self, Archive, Store};
-use sparktest_k8s::names::{JobName, Namespace};
-use sparktest_k8s::state::AppState;
-use wiremock::Mock;
-use wiremock::matchers::{method, path, query_param};
-
-const JOB: &str = "test-job-123";
-const POD: &str = "test-job-123-h6gvc";
-
-fn ns() -> Namespace {
-    "default".parse().unwrap()
-}
-
-fn job() -> JobName {
-    JOB.parse().unwrap()
-}
 
 /// An archive in the server's bucket under `runs/`, with short S3 timeouts.
 fn s3_archive(server: &S3Server, spill: &std::path::Path) -> Archive {
@@ -57,53 +45,6 @@ fn s3_archive(server: &S3Server, spill: &std::path::Path) -> Archive {
             ..archive::Options::default()
         },
     )
-}
-
-fn with_archive(state: AppState, archive: Archive) -> AppState {
-    state.set_archive(archive.clone());
-    let client = state.client().unwrap().clone();
-    archive.spawn(client, vec![ns()], std::future::pending::<()>);
-    state
-}
-
-async fn mount_completed_run(api: &TlsMock) {
-    mount_job(
-        &api.mock,
-        "09_job_get_completed",
-        Some("19_pods_list_job_completed"),
-    )
-    .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/namespaces/default/pods/{POD}/log")))
-        .and(query_param("timestamps", "true"))
-        .respond_with(replay("28_log_completed_timestamps"))
-        .mount(&api.mock)
-        .await;
-}
-
-async fn until_archived(archive: &Archive, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !archive.contains(&ns(), &job()) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not archived within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A cluster that no longer has any Job.
-async fn gone() -> (Pki, TlsMock) {
-    let (pki, api) = apiserver().await;
-    Mock::given(method("GET"))
-        .respond_with(replay("14_job_get_not_found"))
-        .mount(&api.mock)
-        .await;
-    (pki, api)
-}
-
-fn recorded_log() -> String {
-    String::from_utf8(recorded("28_log_completed_timestamps").body).unwrap()
 }
 
 #[tokio::test]
