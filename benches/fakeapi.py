@@ -230,15 +230,22 @@ class JobLog:
         for queue in self.followers:
             queue.put_nowait(line)
 
-    async def run(self, every, phase):
-        """Emits forever, on a fixed schedule (no drift), starting `phase` seconds in."""
+    async def run(self, every, phase, burst=0, burst_every=5.0):
+        """Emits forever, on a fixed schedule (no drift), starting `phase` seconds in;
+        with `burst`, also that many lines at once every `burst_every` seconds (a test
+        dumping its output)."""
         loop = asyncio.get_running_loop()
         start = loop.time() + phase
+        next_burst = start + burst_every
         n = 0
         while True:
             n += 1
             await asyncio.sleep(max(0.0, start + n * every - loop.time()))
             self.emit()
+            if burst and loop.time() >= next_burst:
+                next_burst += burst_every
+                for _ in range(burst):
+                    self.emit()
 
     async def follow(self, tail):
         queue = asyncio.Queue()
@@ -266,9 +273,10 @@ class Cluster:
     by the job they concern (`per_job`: job gets, pod lists by its selector, logs);
     `follows` counts the follow=true log requests of each job."""
 
-    def __init__(self, count, every=None, refuse_watch=False):
+    def __init__(self, count, every=None, refuse_watch=False, burst=0, burst_every=5.0):
         self.refuse_watch = refuse_watch
         self.every = every
+        self.burst, self.burst_every = burst, burst_every
         template_job = json.loads(recorded("11_job_get_running.body.json"))
         template_job["metadata"].pop("managedFields", None)
         template_pod = json.loads(recorded("21_pods_list_job_running.body.json"))["items"][0]
@@ -300,7 +308,8 @@ class Cluster:
         """Starts every pod's log, the jobs' lines spread evenly over each period."""
         if self.every:
             n = len(self.names)
-            self.tasks = [asyncio.create_task(self.logs[name].run(self.every, self.every * i / n))
+            self.tasks = [asyncio.create_task(self.logs[name].run(self.every, self.every * i / n,
+                                                                  self.burst, self.burst_every))
                           for i, name in enumerate(self.names)]
 
     def stop_logs(self):

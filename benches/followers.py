@@ -32,6 +32,11 @@ events count, so a quick check needs fast lines:
 
     python3 benches/followers.py target/release/sparktest-k8s 100 --jobs 5 --every 0.005 --slow 1 --slow-pause 60
 
+With --burst N, each log also writes N lines at once every --burst-every seconds (a test
+dumping its output): the followers must get them all, none told it fell behind, e.g.
+
+    python3 benches/followers.py target/release/sparktest-k8s 200 --jobs 10 --burst 1000 --burst-every 10
+
     cargo build --release
     python3 benches/followers.py target/release/sparktest-k8s 10000 --http2
     python3 benches/followers.py target/release/sparktest-k8s 4000 100     # HTTP/1.1
@@ -564,7 +569,7 @@ async def run(binary, total, args):
     if args.quiet_wait > 0:
         say("machine_busy_pct_before", f"{await wait_for_quiet(args.quiet_wait):.0f}")
     jobs_n = min(args.jobs, total)
-    cluster = Cluster(jobs_n, every=args.every)
+    cluster = Cluster(jobs_n, every=args.every, burst=args.burst, burst_every=args.burst_every)
     api = await FakeApiserver(cluster.route).start()
     cluster.start_logs()
     port = free_port()
@@ -619,7 +624,7 @@ async def run(binary, total, args):
         pids = {"service": [proc.pid], "apiserver": ["self"], "clients": [w.pid for w in workers]}
         cpu0 = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
         busy0, softirq0 = machine_cpu_seconds()
-        expected = int(args.window / args.every) + 200
+        expected = int(args.window / args.every) + 200 + int(args.burst * (args.window / args.burst_every + 1))
         await asyncio.gather(*(w.ask({"cmd": "mark", "s0": s0, "expected": expected}, 30) for w in workers))
         t0 = time.monotonic()
         rss_max = 0
@@ -717,6 +722,9 @@ async def main():
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--batch", type=int, default=500, help="followers opened at once in the ramp")
     parser.add_argument("--linger", type=float, default=5.0, help="the service's upstream linger")
+    parser.add_argument("--burst", type=int, default=0,
+                        help="also write this many lines at once to each log every --burst-every s")
+    parser.add_argument("--burst-every", type=float, default=5.0)
     parser.add_argument("--slow", type=int, default=0,
                         help="slow followers a job (HTTP/1.1): each stops reading for --slow-pause s")
     parser.add_argument("--slow-pause", type=float, default=20.0)
