@@ -3,15 +3,16 @@
 # GET /api/k8s/jobs/test-job-123/logs at 16 and 128 connections, with the requests
 # that reach the fake apiserver during each load counted (0 for an archived run).
 #
-# The anchor (kube-rs + axum, ../shared/bench/anchor) reads the Job's pods and the log
+# The anchor (kube-rs + axum, in the harness's anchor/) reads the Job's pods and the log
 # from the apiserver on every request. This service answers a finished run it has
 # archived from the archive, with no apiserver call. Both run against the harness's fake
-# apiserver (nginx over TLS, ../shared/bench/upstream) with the harness's kubeconfig,
+# apiserver (nginx over TLS, the harness's upstream/) with the harness's kubeconfig,
 # back to back, loaded by wrk with the harness's report.lua. Like benches/compare.sh
-# this needs the developers' shared harness (../shared/bench or BENCH_HARNESS=DIR).
+# this needs the developers' shared benchmark harness (where benches/compare.sh looks
+# for it, or BENCH_HARNESS=DIR).
 #
 #   cargo build --release
-#   cargo build --release --manifest-path ../shared/bench/anchor/Cargo.toml --target-dir /tmp/anchor-target
+#   cargo build --release --manifest-path "$(benches/compare.sh --harness-dir)/anchor/Cargo.toml" --target-dir /tmp/anchor-target
 #   benches/archived_logs.sh [OURS [ANCHOR]]      # ~1 min
 #
 # OURS defaults to target/release/sparktest-k8s, ANCHOR to
@@ -53,10 +54,10 @@
 # STATE (/tmp/sparktest-archived-logs, removed and rebuilt on every run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${BENCH_HARNESS:-$ROOT/../shared/bench}"
+SHARED="${BENCH_HARNESS:-$("$ROOT/benches/compare.sh" --harness-dir)}"
 for f in upstream/upstream.sh upstream/nginx.conf.in lib/report.lua; do
     if [[ ! -e "$SHARED/$f" ]]; then
-        echo "archived_logs.sh: the benchmark harness is missing ($SHARED/$f); put it at ../shared/bench or set BENCH_HARNESS=DIR (see benches/compare.sh)" >&2
+        echo "archived_logs.sh: the benchmark harness is missing ($SHARED/$f); put it where benches/compare.sh looks for it or set BENCH_HARNESS=DIR" >&2
         exit 2
     fi
 done

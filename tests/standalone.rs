@@ -2,9 +2,10 @@
 //!
 //! No file of the repository reads or links the developers' shared folder beside the
 //! checkout (what a test needs is copied into `fixtures/`), except the optional
-//! performance comparisons against the kube-rs anchor (`benches/compare.sh`,
-//! `benches/archived_logs.sh`), which need the anchor and the benchmark harness that ship
-//! only with that folder, and stop saying so when they are missing. And `rust-version` in `Cargo.toml` is one the code and its dependencies
+//! performance comparison against the kube-rs anchor (`benches/compare.sh`, which also
+//! tells `benches/archived_logs.sh` where the harness is), which needs the anchor and the
+//! benchmark harness that ship only with that folder, and stops saying so when they are
+//! missing. And `rust-version` in `Cargo.toml` is one the code and its dependencies
 //! really build with.
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use std::process::Command;
 /// parts so that this file does not contain it.
 const SHARED: &str = concat!("..", "/shared");
 
-/// The files allowed to name it: the optional comparisons against the kube-rs anchor.
-const ALLOWED: &[&str] = &["benches/compare.sh", "benches/archived_logs.sh"];
+/// The one file allowed to name it: the optional comparison against the kube-rs anchor.
+const ALLOWED: &[&str] = &["benches/compare.sh"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
